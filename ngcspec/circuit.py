@@ -1,0 +1,274 @@
+"""The Python face of a circuit: ``ngcspec.load(...)`` and ``Circuit.run()``.
+
+The run loop on the host is only a loop over epochs and phases; each phase's epoch is one
+compiled call (plus one for a final partial batch), so no per-step or per-batch Python runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ngcspec.compiler import PhaseProgram, Program, precision
+from ngcspec.errors import CircuitError, Problem, RunError, suggest
+from ngcspec.lazy import jax, jnp, random
+from ngcspec.params import numeric_leaves
+from ngcspec.resolve import Resolved, resolve_file
+
+
+class Listener(Protocol):
+    def phase_started(self, epoch: int, phase: str, n_batches: int) -> None: ...
+    def batch_done(self, epoch: int, phase: str, index: int) -> None: ...
+    def phase_done(self, epoch: int, phase: str, metrics: dict[str, float]) -> None: ...
+
+
+@dataclass
+class RunResult:
+    """What a run produced: metrics per epoch, recorded arrays, the final state."""
+
+    name: str
+    metrics: dict[str, list[dict[str, float]]]      # phase -> one dict per epoch it ran
+    records: dict[str, np.ndarray]                  # "phase/comp.compartment" -> array
+    state: dict[str, dict[str, Any]]                # final state (arrays)
+    params: dict
+    epochs: int
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def final_metrics(self) -> dict[str, dict[str, float]]:
+        return {ph: hist[-1] for ph, hist in self.metrics.items() if hist}
+
+
+def load(source, overrides: dict[str, Any] | None = None) -> "Circuit":
+    """A circuit from a file path or YAML text; ``overrides`` like ``{"W1.eta": 0.01}``."""
+    return Circuit(resolve_file(source, overrides=overrides))
+
+
+class Circuit:
+    def __init__(self, resolved: Resolved, program: Program | None = None, params: dict | None = None):
+        self.resolved = resolved
+        self.program = program or Program(resolved)
+        self.params = params if params is not None else self.program.initial_params()
+
+    # -- inspection -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.resolved.spec.name
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return self.resolved.order
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        return tuple(self.resolved.phases)
+
+    def __repr__(self) -> str:
+        return f"Circuit({self.name!r}, components={list(self.order)}, phases={list(self.phases)})"
+
+    # -- pure functions for custom loops, grad and vmap -----------------------------------------
+    @property
+    def step(self) -> Callable:
+        """``step(params, state, t_index, key) -> state``: one advance of every component."""
+        return self.program.step
+
+    def batch_fn(self, phase: str | None = None) -> Callable:
+        """``fn(params, state, batch, key, batch_size) -> (state, out)``: a phase's schedule."""
+        return self.program.phase(self._phase(phase)).batch
+
+    def epoch_fn(self, phase: str | None = None) -> Callable:
+        """``fn(params, state, data, idx, key) -> (state, outs)``: scan over batches."""
+        return self.program.phase(self._phase(phase)).epoch
+
+    def init_state(self, batch_size: int | None = None, seed: int | None = None) -> dict:
+        seed = self.resolved.spec.seed if seed is None else seed
+        if batch_size is None:
+            ph = self.resolved.phases[self._phase(None)]
+            batch_size = ph.data.batch_size if ph.data else ph.batch_size
+        with precision(self.program.dtype):
+            k_init = random.split(random.PRNGKey(seed))[0]
+            return self.program.init_state(self.params, k_init, batch_size)
+
+    def _phase(self, phase: str | None) -> str:
+        if phase is None:
+            return next(iter(self.resolved.phases))
+        if phase not in self.resolved.phases:
+            raise KeyError(f"no phase {phase!r}; {suggest(phase, self.resolved.phases)}")
+        return phase
+
+    # -- parameters -------------------------------------------------------------------------
+    def with_params(self, **updates: Any) -> "Circuit":
+        """A circuit with new numeric parameters, sharing the compiled program.
+
+        Keys are ``component__param`` or a mapping via ``with_params(**{"W1.eta": 0.01})``.
+        A structural change (shapes, names of functions) needs :func:`load` with overrides."""
+        params = jax.tree_util.tree_map(lambda x: x, self.params)
+        for key, value in updates.items():
+            comp, _, name = key.replace("__", ".").partition(".")
+            if comp == "dt" and not name:
+                params["dt"] = jnp.asarray(value, self.program.dtype)
+                continue
+            if comp not in self.resolved.components:
+                raise KeyError(f"unknown component {comp!r}; {suggest(comp, self.resolved.components)}")
+            leaves = params["components"][comp]
+            if name not in leaves:
+                numeric = list(numeric_leaves(self.resolved.components[comp].params))
+                raise KeyError(f"{comp}.{name} is not a numeric parameter (numeric: {numeric}); "
+                               "structural parameters need ngcspec.load(..., overrides=...)")
+            with precision(self.program.dtype):
+                leaves[name] = jnp.asarray(value, self.program.dtype)
+        return Circuit(self.resolved, self.program, params)
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self, epochs: int | None = None, seed: int | None = None, state: dict | None = None,
+            listener: Listener | None = None) -> RunResult:
+        spec = self.resolved.spec
+        epochs = spec.run.epochs if epochs is None else epochs
+        seed = spec.seed if seed is None else seed
+        with precision(self.program.dtype):
+            return self._run(epochs, seed, state, listener)
+
+    def _run(self, epochs, seed, state, listener) -> RunResult:
+        key = random.PRNGKey(seed)
+        k_init, k_run, k_data = random.split(key, 3)
+        t0 = time.perf_counter()
+        if state is None:
+            state = self.init_state(seed=seed)
+        metrics: dict[str, list[dict[str, float]]] = {p: [] for p in self.resolved.phases}
+        records: dict[str, list[np.ndarray]] = {}
+        finals: dict[str, np.ndarray] = {}
+        phase_ids = {p: i for i, p in enumerate(self.resolved.phases)}
+        for epoch in range(epochs):
+            for pname, ph in self.resolved.phases.items():
+                if not ((epoch + 1) % ph.every == 0 or epoch == epochs - 1):
+                    continue
+                pkey = random.fold_in(random.fold_in(k_run, epoch), phase_ids[pname])
+                dkey = random.fold_in(random.fold_in(k_data, epoch), phase_ids[pname])
+                state, m, recs = self._run_phase(pname, state, pkey, dkey, epoch, listener)
+                metrics[pname].append(m)
+                for k, v in recs.items():
+                    records.setdefault(f"{pname}/{k}", []).append(v)
+                for (c, part), mode in ph.record.items():
+                    if mode == "final":
+                        finals[f"{pname}/{c}.{part}"] = np.asarray(state[c][part])
+                if listener is not None:
+                    listener.phase_done(epoch, pname, m)
+        jax.block_until_ready(state)
+        out = {k: _stack(v) for k, v in records.items()}
+        out.update(finals)
+        return RunResult(self.name, metrics, out, state, self.params, epochs, seed,
+                         {"run_s": time.perf_counter() - t0})
+
+    def _run_phase(self, pname, state, key, dkey, epoch, listener):
+        pp: PhaseProgram = self.program.phase(pname)
+        ph = pp.phase
+        if ph.data is not None:
+            n, bsz = ph.data.n, ph.data.batch_size
+            perm = (np.asarray(random.permutation(dkey, n)) if ph.data.shuffle else np.arange(n))
+            data = {k: jnp.asarray(v) for k, v in _device_arrays(ph.data).items()}
+        else:
+            n, bsz = ph.batches * ph.batch_size, ph.batch_size
+            perm = np.zeros(n, dtype=np.int32)
+            data = {}
+        nb, rem = divmod(n, bsz)
+        if listener is not None:
+            listener.phase_started(epoch, pname, nb + (1 if rem else 0))
+            pp.listener = lambda i: listener.batch_done(epoch, pname, i)
+        outs = []
+        if nb:
+            idx = jnp.asarray(perm[: nb * bsz].reshape(nb, bsz))
+            state = self._resize(state, bsz)
+            fn = pp.jitted("epoch", progress=listener is not None)
+            state, o = fn(self.params, state, data, idx, key)
+            outs.append((o, nb, bsz))
+        if rem:
+            rows = perm[nb * bsz:]
+            batch = {k: v[jnp.asarray(rows)] for k, v in data.items()}
+            state = self._resize(state, rem)
+            state, o = pp.jitted("batch")(self.params, state, batch, random.fold_in(key, nb),
+                                          batch_size=rem)
+            o = jax.tree_util.tree_map(lambda x: x[None], o)
+            outs.append((o, 1, rem))
+            if listener is not None:
+                listener.batch_done(epoch, pname, nb)
+        pp.listener = None
+        self._check_finite(pname, epoch, outs)
+        return state, self._metrics(ph, outs), self._records(pp, outs)
+
+    def _resize(self, state, batch_size: int):
+        """Give batched compartments a new batch size (a partial last batch, another phase)."""
+        prog = self.program
+        out = {}
+        for name in prog.order:
+            rc = prog.comps[name]
+            s = dict(state[name])
+            for cname, c in rc.kind.compartments.items():
+                if c.batched and s[cname].shape[0] != batch_size:
+                    v = s[cname]
+                    # persistent per-sample state (e.g. adaptive thresholds) is carried as its mean
+                    base = v.mean(axis=0, keepdims=True).astype(v.dtype) if c.persistent else v[:1]
+                    s[cname] = jnp.broadcast_to(base, (batch_size,) + v.shape[1:])
+            out[name] = s
+        return out
+
+    def _check_finite(self, pname, epoch, outs) -> None:
+        if not self.program.check_finite:
+            return
+        batch0 = 0
+        for o, nb, _ in outs:
+            bad = np.asarray(o["bad"])  # (nb, n_watch)
+            hit = np.argwhere(bad >= 0)
+            if len(hit):
+                b = hit[:, 0].min()
+                row = bad[b]
+                j = int(np.argmin(np.where(row >= 0, row, np.iinfo(np.int32).max)))
+                comp, part = self.program.watch[j]
+                raise RunError(
+                    f"non-finite value (NaN or Inf) in {comp}.{part} at step {int(row[j])} of batch "
+                    f"{batch0 + b} (phase '{pname}', epoch {epoch + 1}). Lower the learning rates "
+                    f"or dt, check the inputs, or set run.check_finite: false to let it through.")
+            batch0 += nb
+
+    def _metrics(self, ph, outs) -> dict[str, float]:
+        res = {}
+        for mname in ph.metrics:
+            s = sum(float(np.sum(np.asarray(o["metrics"][mname][0]))) for o, _, _ in outs)
+            c = sum(float(np.sum(np.asarray(o["metrics"][mname][1]))) for o, _, _ in outs)
+            res[mname] = s / c if c else float("nan")
+        return res
+
+    def _records(self, pp: PhaseProgram, outs) -> dict[str, np.ndarray]:
+        recs = {}
+        for (c, part), mode in pp.record.items():
+            key = f"{c}.{part}"
+            batched = self.program.comps[c].kind.compartments[part].batched
+            parts = []
+            for o, nb, bsz in outs:
+                if mode == "per_step":
+                    v = np.asarray(o["steps"][key])          # (nb, steps, [B], ...)
+                    if batched:                               # -> (steps, nb*B, ...)
+                        v = np.moveaxis(v, 0, 1).reshape((v.shape[1], nb * bsz) + v.shape[3:])
+                elif mode == "per_batch":
+                    v = np.asarray(o["batch"][key])          # (nb, [B], ...)
+                    if batched:
+                        v = v.reshape((nb * bsz,) + v.shape[2:])
+                else:
+                    continue
+                parts.append(v)
+            if parts:
+                axis = 1 if (mode == "per_step" and batched) else 0
+                recs[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+        return recs
+
+
+def _device_arrays(data) -> dict[str, np.ndarray]:
+    return {k: (v.astype(np.int32) if v.dtype.kind in "iu" else v) for k, v in data.arrays.items()}
+
+
+def _stack(values: list[np.ndarray]) -> np.ndarray:
+    if len({v.shape for v in values}) == 1:
+        return np.stack(values)
+    return np.concatenate(values)

@@ -1,0 +1,340 @@
+"""From the resolved circuit to pure, jittable JAX functions.
+
+The state is one pytree ``{component: {compartment: array}}``; numeric parameters are another
+(``{"components": {name: {...}}, "wire_scale": (n_wires,), "dt": ()}``) passed as an
+argument, so changing them never recompiles. Structure (kinds, shapes, wiring, order,
+schedule) is fixed when a :class:`Program` is built.
+
+Semantics of one step (``advance``): components run in the execution order; each reads its
+wired inputs at its turn - the source's value as already updated this step if the source ran
+earlier, or, for a delayed wire (``~>``), the source's value at the end of the previous step.
+Several wires into one input are summed, each times its scale. ``evolve`` reads every wire
+undelayed, from the state at that point. ``reset`` restores reset values and re-applies the
+phase's clamps. A schedule (one batch) is traced once into one function; advance blocks and
+repeat blocks are ``lax.scan`` loops, and the batches of an epoch are a ``lax.scan`` too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+from typing import Any, Callable
+
+import numpy as np
+
+from ngcspec.lazy import jax, jnp, lax, random
+from ngcspec.params import ParamView
+from ngcspec.registry import StepContext
+from ngcspec.resolve import Resolved, ResolvedPhase
+from ngcspec.state import numeric_params, reset_component
+
+
+def precision(dtype: str):
+    """Context in which a program of ``dtype`` is traced and run."""
+    return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
+
+
+class Program:
+    """Pure functions of one resolved circuit.
+
+    ``step(params, state, t_index, key)`` advances every component once;
+    ``phase(name)`` gives the batch and epoch functions of a phase. All are jittable.
+    """
+
+    def __init__(self, resolved: Resolved, *, check_finite: bool | None = None):
+        self.r = resolved
+        self.dtype = resolved.dtype
+        self.order = resolved.order
+        self.index = {n: i for i, n in enumerate(self.order)}
+        self.comps = resolved.components
+        self.check_finite = resolved.spec.run.check_finite if check_finite is None else check_finite
+        self.inputs: dict[str, dict[str, list]] = {n: {} for n in self.order}
+        for w in resolved.wires:
+            self.inputs[w.dst].setdefault(w.dst_comp, []).append(w)
+        # compartments watched for NaN/Inf: everything but weights and integer counters
+        self.watch = [(n, c) for n in self.order for c, spec in self.comps[n].kind.compartments.items()
+                      if not spec.integer]
+        self._phases: dict[str, PhaseProgram] = {}
+
+    # -- parameters and state ---------------------------------------------------------------
+    def initial_params(self) -> dict:
+        with precision(self.dtype):
+            return {
+                "components": {n: numeric_params(rc.params, self.dtype) for n, rc in self.comps.items()},
+                "wire_scale": jnp.asarray([w.scale for w in self.r.wires] or [0.0], self.dtype),
+                "dt": jnp.asarray(self.r.spec.dt, self.dtype),
+            }
+
+    def view(self, params: dict, name: str) -> ParamView:
+        return ParamView(self.comps[name].params, params["components"][name])
+
+    def init_state(self, params: dict, key, batch_size: int) -> dict:
+        """Fresh state: persistent compartments from ``init`` (or files), the rest reset."""
+        state = {}
+        for i, name in enumerate(self.order):
+            rc = self.comps[name]
+            s = dict(rc.kind.init(rc.params, random.fold_in(key, i), self.dtype))
+            for cname, arr in rc.initial.items():
+                if rc.kind.compartments[cname].persistent:
+                    s[cname] = jnp.asarray(arr, s[cname].dtype if cname in s else self.dtype)
+            ctx = StepContext(params["dt"], jnp.zeros((), self.dtype), None, batch_size)
+            state[name] = reset_component(rc.kind, self.view(params, name), s, rc.shapes, ctx,
+                                          self.dtype, self._overrides(name))
+        return self.refresh_ties(state)
+
+    def _overrides(self, name):
+        rc = self.comps[name]
+        return {c: a for c, a in rc.initial.items() if not rc.kind.compartments[c].persistent}
+
+    def reset(self, params: dict, state: dict, batch_size: int) -> dict:
+        out = {}
+        for name in self.order:
+            rc = self.comps[name]
+            ctx = StepContext(params["dt"], jnp.zeros((), self.dtype), None, batch_size)
+            out[name] = reset_component(rc.kind, self.view(params, name), state[name], rc.shapes,
+                                        ctx, self.dtype, self._overrides(name))
+        return self.refresh_ties(out)
+
+    def refresh_ties(self, state: dict) -> dict:
+        for name, rc in self.comps.items():
+            if rc.tie is not None:
+                state = self._tie(state, name)
+        return state
+
+    def _tie(self, state: dict, name: str) -> dict:
+        t = self.comps[name].tie
+        src, comp = t.to.split(".")
+        value = state[src][comp]
+        return {**state, name: {**state[name], t.compartment: value.T if t.transpose else value}}
+
+    # -- one step ---------------------------------------------------------------------------
+    def gather(self, params: dict, state: dict, prev: dict | None, name: str,
+               for_evolve: bool = False) -> dict:
+        """The component's slice with its wired inputs read from the sources.
+
+        A step (``for_evolve`` False) skips inputs that only plasticity reads."""
+        s = dict(state[name])
+        kind = self.comps[name].kind
+        for comp, wires in self.inputs[name].items():
+            if kind.compartments[comp].evolve_only and not for_evolve:
+                continue
+            total = None
+            for w in wires:
+                src = prev if (w.delayed and prev is not None) else state
+                v = src[w.src][w.src_comp] * params["wire_scale"][w.index]
+                total = v if total is None else total + v
+            s[comp] = total.astype(s[comp].dtype)
+        return s
+
+    def step(self, params: dict, state: dict, t_index, key, stimuli: dict | None = None) -> dict:
+        """Advance every component by one step of ``params['dt']``; pure."""
+        prev = state
+        dt = params["dt"]
+        t = jnp.asarray(t_index, self.dtype) * dt
+        batch = self._batch_size(state)
+        step_key = None
+        for name in self.order:
+            rc = self.comps[name]
+            if rc.tie is not None:
+                state = self._tie(state, name)
+            s = self.gather(params, state, prev, name)
+            if stimuli and name in stimuli:
+                for comp, series in stimuli[name].items():
+                    row = lax.dynamic_index_in_dim(series, jnp.minimum(t_index, series.shape[0] - 1),
+                                                   keepdims=False)
+                    s[comp] = jnp.broadcast_to(row.astype(s[comp].dtype), s[comp].shape)
+            ckey = None
+            if rc.kind.stochastic:
+                ckey = random.fold_in(key, self.index[name])
+            ctx = StepContext(dt, t, ckey, batch)
+            upd = rc.kind.advance(self.view(params, name), s, ctx)
+            state = {**state, name: {**s, **upd}}
+        return state
+
+    def evolve(self, params: dict, state: dict, names, t_index) -> dict:
+        dt = params["dt"]
+        t = jnp.asarray(t_index, self.dtype) * dt
+        batch = self._batch_size(state)
+        for name in names:
+            rc = self.comps[name]
+            if rc.tie is not None:
+                state = self._tie(state, name)
+            s = self.gather(params, state, None, name, for_evolve=True)
+            upd = rc.kind.evolve(self.view(params, name), s, StepContext(dt, t, None, batch))
+            s = {**s, **upd}
+            if rc.normalize is not None:
+                s[rc.normalize.compartment] = normalize(s[rc.normalize.compartment], rc.normalize)
+            state = {**state, name: s}
+        return state
+
+    def _batch_size(self, state) -> int:
+        for name in self.order:
+            for cname, c in self.comps[name].kind.compartments.items():
+                if c.batched:
+                    return int(state[name][cname].shape[0])
+        return 1
+
+    def finite_flags(self, state: dict):
+        return jnp.stack([jnp.all(jnp.isfinite(state[n][c])) for n, c in self.watch])
+
+    # -- phases -----------------------------------------------------------------------------
+    def phase(self, name: str) -> "PhaseProgram":
+        if name not in self._phases:
+            self._phases[name] = PhaseProgram(self, self.r.phases[name])
+        return self._phases[name]
+
+
+def normalize(w, spec):
+    """Rescale each column (axis 0) or row (axis 1) of ``w`` to the norm ``spec.value``."""
+    if spec.order == 1:
+        norm = jnp.sum(jnp.abs(w), axis=spec.axis, keepdims=True)
+    else:
+        norm = jnp.sqrt(jnp.sum(w * w, axis=spec.axis, keepdims=True))
+    return w * (spec.value / jnp.maximum(norm, 1e-8))
+
+
+class PhaseProgram:
+    """The batch and epoch functions of one phase (pure, jittable, cached jitted versions)."""
+
+    def __init__(self, prog: Program, phase: ResolvedPhase):
+        self.prog = prog
+        self.phase = phase
+        self.dtype = prog.dtype
+        self.stim_spec = {}
+        for c in phase.clamps:
+            if c.source == "stimulus":
+                self.stim_spec.setdefault(c.component, {})[c.compartment] = c.value
+        self.record = phase.record
+        self.per_step = [k for k, m in phase.record.items() if m == "per_step"]
+        self.per_batch = [k for k, m in phase.record.items() if m in ("per_batch",)]
+        self._jit: dict[Any, Callable] = {}
+        self.listener: Callable[[int], None] | None = None  # told the index of each finished batch
+
+    # -- clamps -----------------------------------------------------------------------------
+    def apply_clamps(self, state: dict, batch: dict) -> dict:
+        for c in self.phase.clamps:
+            if c.source == "stimulus":
+                continue
+            cur = state[c.component][c.compartment]
+            if c.source == "data":
+                v = batch[c.field].reshape(cur.shape)
+            else:
+                v = jnp.broadcast_to(jnp.asarray(c.value, cur.dtype), cur.shape)
+            state = {**state, c.component: {**state[c.component], c.compartment: v.astype(cur.dtype)}}
+        return state
+
+    def stimuli(self):
+        return {n: {c: jnp.asarray(v, self.dtype) for c, v in d.items()} for n, d in self.stim_spec.items()}
+
+    # -- one batch ----------------------------------------------------------------------------
+    def batch(self, params: dict, state: dict, batch: dict, key, batch_size: int):
+        """Run the phase's schedule on one batch. Pure.
+
+        Returns ``(state, out)`` with ``out`` = {"steps": per-step records (n_steps, ...),
+        "batch": per-batch records, "metrics": (sums, counts), "bad": first non-finite step
+        per watched compartment (-1 if none)}."""
+        prog = self.prog
+        stim = self.stimuli()
+        state = self.apply_clamps(state, batch)
+        n_watch = len(prog.watch)
+        carry = (state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), key,
+                 jnp.full((n_watch,), -1, jnp.int32))
+        carry, steps = self._run_block(params, carry, self.phase.schedule, batch, stim, batch_size)
+        state, _, _, _, bad = carry
+        out = {
+            "steps": steps,
+            "batch": {f"{n}.{c}": state[n][c] for n, c in self.per_batch},
+            "metrics": self.metric_sums(state, batch),
+            "bad": bad,
+        }
+        return state, out
+
+    def _run_block(self, params, carry, block, batch, stim, batch_size):
+        prog = self.prog
+        pieces: list[dict] = []
+        for entry in block:
+            op = entry[0]
+            if op == "reset":
+                state, n, _, key, bad = carry
+                state = prog.reset(params, state, batch_size)
+                state = self.apply_clamps(state, batch)
+                carry = (state, n, jnp.zeros((), jnp.int32), key, bad)
+            elif op == "advance":
+                carry, rec = lax.scan(partial(self._step_body, params, stim), carry, None,
+                                      length=entry[1])
+                pieces.append(rec)
+            elif op == "evolve":
+                state, n, ti, key, bad = carry
+                state = prog.evolve(params, state, entry[1], ti)
+                if prog.check_finite:
+                    bad = _first_bad(bad, prog.finite_flags(state), n)
+                carry = (state, n, ti, key, bad)
+            elif op == "repeat":
+                def body(c, _, block=entry[2]):
+                    return self._run_block(params, c, block, batch, stim, batch_size)
+                carry, rec = lax.scan(body, carry, None, length=entry[1])
+                pieces.append({k: v.reshape((-1,) + v.shape[2:]) for k, v in rec.items()})
+        steps = {}
+        for k in (f"{n}.{c}" for n, c in self.per_step):
+            parts = [p[k] for p in pieces if k in p]
+            if parts:
+                steps[k] = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=0)
+        return carry, steps
+
+    def _step_body(self, params, stim, carry, _):
+        prog = self.prog
+        state, n, ti, key, bad = carry
+        key, sub = random.split(key)
+        state = prog.step(params, state, ti, sub, stim)
+        if prog.check_finite:
+            bad = _first_bad(bad, prog.finite_flags(state), n)
+        rec = {f"{a}.{c}": state[a][c] for a, c in self.per_step}
+        return (state, n + 1, ti + 1, key, bad), rec
+
+    def metric_sums(self, state, batch):
+        sums = {}
+        for mname, (kind, comp, part) in self.phase.metrics.items():
+            v = state[comp][part]
+            if kind == "mean":
+                sums[mname] = (jnp.sum(v.astype(self.dtype)), jnp.asarray(v.size, self.dtype))
+            else:
+                pred = jnp.argmax(v.reshape(v.shape[0], -1), axis=-1)
+                correct = jnp.sum((pred == batch["label"]).astype(self.dtype))
+                sums[mname] = (correct, jnp.asarray(v.shape[0], self.dtype))
+        return sums
+
+    # -- an epoch -----------------------------------------------------------------------------
+    def epoch(self, params: dict, state: dict, data: dict, idx, key, progress: bool = False):
+        """Scan :meth:`batch` over the rows of ``idx`` (n_batches, batch_size) of ``data``.
+
+        With ``progress`` the compiled loop reports each finished batch to ``self.listener``
+        (a host callback; off in benchmarks and in the Python API by default)."""
+        batch_size = idx.shape[1]
+
+        def body(state, xs):
+            i, rows = xs
+            batch = {k: v[rows] for k, v in data.items()}
+            state, out = self.batch(params, state, batch, random.fold_in(key, i), batch_size)
+            if progress:
+                jax.debug.callback(self._notify, i)
+            return state, out
+
+        return lax.scan(body, state, (jnp.arange(idx.shape[0]), idx))
+
+    def _notify(self, i) -> None:
+        if self.listener is not None:
+            self.listener(int(i))
+
+    def jitted(self, what: str, progress: bool = False) -> Callable:
+        """Jitted epoch (``what='epoch'``) or batch function, compiled once per structure."""
+        k = (what, progress)
+        if k not in self._jit:
+            if what == "epoch":
+                self._jit[k] = jax.jit(partial(self.epoch, progress=progress))
+            else:
+                self._jit[k] = jax.jit(self.batch, static_argnames=("batch_size",))
+        return self._jit[k]
+
+
+def _first_bad(bad, ok, n):
+    return jnp.where((bad < 0) & ~ok, n, bad)

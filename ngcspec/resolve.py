@@ -1,0 +1,782 @@
+"""From a circuit file to the checked, resolved form the compiler consumes.
+
+Everything the user can get wrong is checked here, before any tracing, and reported together
+with file, line, column, field path and a suggestion: the form of the file (pydantic), the
+names it mentions (components, compartments, data sets, files), the roles of wired
+compartments, shapes, ties, plasticity of evolve targets, and the execution order (a loop of
+undelayed wires is an error that prints the loop). Nothing here imports JAX.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError, create_model
+
+from ngcspec import graph
+from ngcspec.errors import CircuitError, NgcspecError, Problem, one_of, suggest
+from ngcspec.registry import Component, get_kind, kinds
+from ngcspec.spec import (COMMON_FIELDS, REF_RE, AccuracyMetric, Advance, CircuitSpec,
+                          ComponentCommon, ConstantClamp, Evolve, FileClamp, MeanMetric, Phase,
+                          Repeat, Reset, StimulusClamp)
+from ngcspec.yamlsrc import Source, format_path, load_yaml
+
+# ---------------------------------------------------------------------------------------------
+# resolved form
+
+
+@dataclass(frozen=True)
+class ResolvedComponent:
+    name: str
+    kind: type[Component]
+    params: Any                                 # the kind's Params model
+    shapes: dict[str, tuple[int, ...]]
+    tie: Any = None                             # spec.Tie
+    initial: dict[str, np.ndarray] = field(default_factory=dict)
+    normalize: Any = None                       # spec.Normalize
+
+
+@dataclass(frozen=True)
+class ResolvedWire:
+    index: int
+    src: str
+    src_comp: str
+    dst: str
+    dst_comp: str
+    scale: float
+    delayed: bool
+    evolve_only: bool = False   # feeds an input that only plasticity reads
+
+    @property
+    def orders_step(self) -> bool:
+        """Whether the reader must run after the source within a step."""
+        return not self.delayed and not self.evolve_only
+
+    def __str__(self) -> str:
+        scale = "" if self.scale == 1.0 else f"{self.scale:g} * "
+        return f"{scale}{self.src}.{self.src_comp} {'~>' if self.delayed else '->'} {self.dst}.{self.dst_comp}"
+
+
+@dataclass(frozen=True)
+class ResolvedClamp:
+    component: str
+    compartment: str
+    source: str                   # "data", "constant" or "stimulus"
+    field: str | None = None      # data field (x, y, label)
+    value: np.ndarray | None = None  # constant per-sample value, or (T, *shape) stimulus
+
+
+@dataclass(frozen=True)
+class ResolvedData:
+    name: str
+    arrays: dict[str, np.ndarray]   # field -> (N, ...) arrays
+    batch_size: int
+    shuffle: bool
+
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+
+@dataclass(frozen=True)
+class ResolvedPhase:
+    name: str
+    data: ResolvedData | None
+    clamps: tuple[ResolvedClamp, ...]
+    schedule: tuple                       # ("reset",), ("advance", n), ("evolve", names), ("repeat", n, block)
+    metrics: dict[str, tuple[str, str, str]]   # name -> ("mean"|"accuracy", component, compartment)
+    record: dict[tuple[str, str], str]
+    every: int
+    batches: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Resolved:
+    spec: CircuitSpec
+    file: str
+    base_dir: Path
+    components: dict[str, ResolvedComponent]
+    wires: tuple[ResolvedWire, ...]
+    order: tuple[str, ...]
+    phases: dict[str, ResolvedPhase]
+    raw: Any                                # the file's data after overrides (for the run record)
+
+    @property
+    def dtype(self) -> str:
+        return self.spec.dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+
+def read_source(path_or_text: str | os.PathLike) -> tuple[Source, Path]:
+    """Load a circuit from a path, or from YAML text (anything containing a newline)."""
+    if isinstance(path_or_text, str) and ("\n" in path_or_text or ":" in path_or_text and not
+                                          Path(path_or_text).suffix in (".yaml", ".yml")):
+        return load_yaml(path_or_text, "<string>"), Path.cwd()
+    path = Path(path_or_text)
+    if not path.exists():
+        raise CircuitError([Problem(f"no such file: {path}", str(path), hint="check the path")])
+    if path.is_dir():
+        raise CircuitError([Problem(f"{path} is a directory, not a circuit file", str(path))])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CircuitError([Problem(f"not a UTF-8 text file ({exc.reason})", str(path))]) from None
+    return load_yaml(text, str(path)), path.resolve().parent
+
+
+def resolve_file(path_or_text, overrides: dict[str, Any] | None = None,
+                 check_data: bool = True) -> Resolved:
+    src, base = read_source(path_or_text)
+    return resolve(src, base, overrides=overrides, check_data=check_data)
+
+
+def resolve(src: Source, base_dir: Path, overrides: dict[str, Any] | None = None,
+            check_data: bool = True) -> Resolved:
+    r = _Resolver(src, base_dir, check_data)
+    if overrides:
+        r.apply_overrides(overrides)
+    return r.run()
+
+
+# ---------------------------------------------------------------------------------------------
+# pydantic errors -> located problems
+
+
+def _problems_from_pydantic(exc: ValidationError, src: Source, prefix: tuple, data: Any,
+                            model: type | None = None) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        path, node = list(prefix), data
+        fields_here = model
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                path.append(part)
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                path.append(part)
+                node = node[part]
+            elif err["type"] in ("missing", "extra_forbidden") and part == loc[-1]:
+                path.append(part)
+        path_t = tuple(path)
+        kind, msg, hint = err["type"], err["msg"], ""
+        name = loc[-1] if loc else ""
+        if kind == "extra_forbidden":
+            allowed = _allowed_fields(model, loc)
+            msg = f"unknown field '{name}'"
+            hint = suggest(str(name), allowed) or (f"allowed: {one_of(allowed)}" if allowed else "")
+            out.append(src.problem(path_t, msg, hint, key=True))
+            continue
+        if kind == "missing":
+            msg = f"missing required field '{name}'"
+        elif kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            msg = f"got {err['input']!r}, expected {expected}"
+            options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
+            hint = suggest(str(err["input"]), [o for o in options if o])
+        elif kind.startswith("value_error"):
+            msg = msg.removeprefix("Value error, ")
+        else:
+            msg = f"{msg} (got {err['input']!r})" if "input" in err and not isinstance(
+                err["input"], (dict, list)) else msg
+        out.append(src.problem(path_t, msg, hint))
+    return out
+
+
+def _allowed_fields(model, loc) -> list[str]:
+    """Field names of the (nested) model at ``loc`` for suggestions; best effort."""
+    m = model
+    for part in loc[:-1]:
+        if m is None:
+            break
+        f = getattr(m, "model_fields", {}).get(part) if isinstance(part, str) else None
+        ann = getattr(f, "annotation", None) if f else None
+        m = _model_in(ann) if ann is not None else (m if isinstance(part, int) else None)
+    if m is None or not hasattr(m, "model_fields"):
+        return []
+    return [f.alias or n for n, f in m.model_fields.items()]
+
+
+def _model_in(ann):
+    from typing import get_args
+    if hasattr(ann, "model_fields"):
+        return ann
+    for a in get_args(ann):
+        found = _model_in(a)
+        if found is not None:
+            return found
+    return None
+
+
+@lru_cache(maxsize=None)
+def entry_model(kind: type[Component]):
+    """The model of one component entry: the kind's parameters plus the common fields."""
+    fields = {n: (f.annotation, f) for n, f in ComponentCommon.model_fields.items() if n != "kind"}
+    from typing import Literal
+    clash = COMMON_FIELDS & set(kind.Params.model_fields)
+    if clash:
+        raise TypeError(f"{kind.kind} uses reserved parameter names {sorted(clash)}")
+    return create_model(f"{kind.kind}Entry", __base__=kind.Params,
+                        kind=(Literal[kind.kind], ...), **fields)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _Resolver:
+    def __init__(self, src: Source, base_dir: Path, check_data: bool):
+        self.src = src
+        self.base = base_dir
+        self.check_data = check_data
+        self.problems: list[Problem] = []
+        self.data = src.data
+
+    def fail(self, path, message, hint="", key=False):
+        self.problems.append(self.src.problem(tuple(path), message, hint, key=key))
+
+    # -- overrides (--set name.param=value) -------------------------------------------------
+    def apply_overrides(self, overrides: dict[str, Any]) -> None:
+        import copy
+        data = copy.deepcopy(self.data) if isinstance(self.data, dict) else self.data
+        for dotted, value in overrides.items():
+            parts = dotted.split(".")
+            comps = data.get("components") if isinstance(data, dict) else None
+            if isinstance(comps, dict) and parts[0] in comps:
+                parts = ["components"] + parts
+            elif parts[0] not in CircuitSpec.model_fields:
+                names = list(comps or {}) + list(CircuitSpec.model_fields)
+                raise CircuitError([Problem(
+                    f"--set {dotted}: '{parts[0]}' is neither a component nor a top-level field",
+                    "<command line>", hint=suggest(parts[0], names))])
+            node = data
+            for part in parts[:-1]:
+                if not isinstance(node, dict):
+                    break
+                node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise CircuitError([Problem(f"--set {dotted}: cannot set a field inside a non-mapping",
+                                            "<command line>")])
+            node[parts[-1]] = value
+        self.data = data
+
+    # -- main -------------------------------------------------------------------------------
+    def run(self) -> Resolved:
+        if not isinstance(self.data, dict):
+            raise CircuitError([self.src.problem((), "a circuit file is a mapping of fields "
+                                                  "(ngcspec, name, components, wires, ...)")])
+        try:
+            spec = CircuitSpec.model_validate(self.data)
+        except ValidationError as exc:
+            self.problems += _problems_from_pydantic(exc, self.src, (), self.data, CircuitSpec)
+            spec = None
+        comps = self.components()
+        if spec is None or self.problems:
+            raise CircuitError(self.problems)
+        wires = self.wires(spec, comps)
+        self.ties(comps)
+        order = self.order(spec, comps, wires)
+        phases = self.phases(spec, comps, wires)
+        self.check_memory(comps, phases)
+        if self.problems:
+            raise CircuitError(self.problems)
+        return Resolved(spec=spec, file=self.src.file, base_dir=self.base, components=comps,
+                        wires=tuple(wires), order=tuple(order), phases=phases, raw=self.data)
+
+    # -- components -------------------------------------------------------------------------
+    def components(self) -> dict[str, ResolvedComponent]:
+        out: dict[str, ResolvedComponent] = {}
+        entries = self.data.get("components")
+        if not isinstance(entries, dict):
+            return out
+        for name, entry in entries.items():
+            path = ("components", name)
+            if not isinstance(entry, dict):
+                self.fail(path, "a component is a mapping with a 'kind' and its parameters",
+                          "e.g. {kind: RateCell, n_units: 10, tau_m: 20.0}")
+                continue
+            kind_name = entry.get("kind")
+            if kind_name is None:
+                self.fail(path, "missing required field 'kind'",
+                          f"known kinds: {one_of(kinds())}")
+                continue
+            kind = get_kind(str(kind_name))
+            if kind is None:
+                self.fail(path + ("kind",), f"unknown component kind '{kind_name}'",
+                          suggest(str(kind_name), kinds()) or f"known kinds: {one_of(kinds())}")
+                continue
+            model = entry_model(kind)
+            try:
+                full = model.model_validate(entry)
+            except ValidationError as exc:
+                self.problems += _problems_from_pydantic(exc, self.src, path, entry, model)
+                continue
+            params = kind.Params.model_validate(
+                {k: getattr(full, k) for k in kind.Params.model_fields})
+            bad = False
+            for param, message in kind.check(params):
+                self.fail(path + (param,), message)
+                bad = True
+            if bad:
+                continue
+            shapes = kind.shapes(params)
+            for cname, shp in shapes.items():
+                if any(d <= 0 for d in shp):
+                    self.fail(path, f"compartment '{cname}' would have shape {shp}",
+                              "sizes must be positive")
+                    bad = True
+            if bad:
+                continue
+            initial = self.initial_values(path, kind, full.init or {}, shapes)
+            if full.normalize is not None:
+                c = kind.compartments.get(full.normalize.compartment)
+                if c is None or c.role != "weight" or len(shapes[full.normalize.compartment]) != 2:
+                    self.fail(path + ("normalize", "compartment"),
+                              f"'{full.normalize.compartment}' is not a 2-D weight compartment of {kind.kind}",
+                              suggest(full.normalize.compartment, kind.compartments))
+                elif not kind.plastic:
+                    self.fail(path + ("normalize",), f"{kind.kind} has no plasticity, so nothing to "
+                              "normalise after evolve", "normalise a plastic synapse")
+            out[name] = ResolvedComponent(name, kind, params, shapes, full.tie, initial,
+                                          full.normalize)
+        return out
+
+    def load_array(self, path: tuple, ref: FileClamp | StimulusClamp) -> np.ndarray | None:
+        from ngcspec import data as datamod
+        fname = ref.file if isinstance(ref, FileClamp) else ref.stimulus
+        try:
+            arr = datamod.load_array(self.base / fname, ref.key)
+        except NgcspecError as exc:
+            self.fail(path, getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
+            return None
+        if arr.dtype.kind not in "biuf":
+            self.fail(path, f"{fname} holds {arr.dtype} values; numbers are needed")
+            return None
+        if not np.all(np.isfinite(arr)):
+            self.fail(path, f"{fname} contains NaN or Inf values", "clean the array first")
+            return None
+        return arr
+
+    def initial_values(self, path, kind, init: dict, shapes: dict) -> dict[str, np.ndarray]:
+        out = {}
+        for cname, ref in init.items():
+            p = path + ("init", cname)
+            if cname not in kind.compartments:
+                self.fail(p, f"{kind.kind} has no compartment '{cname}'",
+                          suggest(cname, kind.compartments), key=True)
+                continue
+            arr = self.load_array(p, ref)
+            if arr is None:
+                continue
+            if tuple(arr.shape) != tuple(shapes[cname]):
+                self.fail(p, f"{ref.file} has shape {tuple(arr.shape)}, compartment '{cname}' "
+                          f"needs {tuple(shapes[cname])}" +
+                          (" (per sample, without the batch axis)" if kind.compartments[cname].batched else ""))
+                continue
+            out[cname] = arr
+        return out
+
+    # -- references -------------------------------------------------------------------------
+    def ref(self, path, ref: str, comps, roles=None, what="compartment"):
+        """Resolve 'component.compartment'; returns (component, compartment) or None."""
+        m = REF_RE.match(ref)
+        if not m:
+            self.fail(path, f"'{ref}' is not 'component.compartment'")
+            return None
+        cname, part = m.group(1), m.group(2)
+        if cname not in comps:
+            names = list(self.data.get("components", {}))
+            if cname in names:  # the component itself had errors, already reported
+                return None
+            self.fail(path, f"unknown component '{cname}'", suggest(cname, names) or
+                      f"components: {one_of(names)}")
+            return None
+        kind = comps[cname].kind
+        comp = kind.compartments.get(part)
+        if comp is None:
+            self.fail(path, f"{cname} ({kind.kind}) has no compartment '{part}'",
+                      suggest(part, kind.compartments) or f"compartments: {one_of(kind.compartments)}")
+            return None
+        if roles and comp.role not in roles:
+            allowed = [n for n, c in kind.compartments.items() if c.role in roles]
+            self.fail(path, f"{cname}.{part} is an {comp.role} compartment; a {what} must be "
+                      f"{' or '.join(roles)}", f"{what}s of {kind.kind}: {one_of(allowed)}")
+            return None
+        return cname, part
+
+    # -- wires ------------------------------------------------------------------------------
+    def wires(self, spec: CircuitSpec, comps) -> list[ResolvedWire]:
+        out = []
+        for i, w in enumerate(spec.wires):
+            path = ("wires", i)
+            a = self.ref(path, w.source, comps)
+            b = self.ref(path, w.target, comps, roles=("input",), what="wire target")
+            if a is None or b is None:
+                continue
+            ca = comps[a[0]].kind.compartments[a[1]]
+            cb = comps[b[0]].kind.compartments[b[1]]
+            sa, sb = comps[a[0]].shapes[a[1]], comps[b[0]].shapes[b[1]]
+            if sa != sb or ca.batched != cb.batched:
+                def show(c, s):
+                    return f"(batch, {', '.join(map(str, s))})" if c.batched else str(tuple(s))
+                self.fail(path, f"shape mismatch: {w.source} is {show(ca, sa)} but {w.target} "
+                          f"expects {show(cb, sb)}", "check the sizes (n_units, shape) of both components")
+                continue
+            out.append(ResolvedWire(i, a[0], a[1], b[0], b[1], w.scale, w.delayed, cb.evolve_only))
+        return out
+
+    def ties(self, comps) -> None:
+        for name, rc in comps.items():
+            if rc.tie is None:
+                continue
+            path = ("components", name, "tie")
+            t = rc.tie
+            if t.compartment not in rc.kind.compartments:
+                self.fail(path + ("compartment",), f"{rc.kind.kind} has no compartment '{t.compartment}'",
+                          suggest(t.compartment, rc.kind.compartments))
+                continue
+            target = self.ref(path + ("to",), t.to, comps)
+            if target is None:
+                continue
+            if target[0] == name:
+                self.fail(path + ("to",), "a component cannot be tied to itself")
+                continue
+            other = comps[target[0]]
+            if other.tie is not None:
+                self.fail(path + ("to",), f"{target[0]} is itself tied; tie to the component that owns the value",
+                          f"tie to {other.tie.to}")
+                continue
+            mine = rc.shapes[t.compartment]
+            theirs = other.shapes[target[1]]
+            if t.transpose:
+                theirs = tuple(reversed(theirs))
+            if mine != theirs:
+                self.fail(path, f"{name}.{t.compartment} has shape {mine} but "
+                          f"{'the transpose of ' if t.transpose else ''}{t.to} is {theirs}",
+                          "fix the shapes or set transpose: true" if mine == tuple(reversed(theirs)) else "")
+
+    # -- order --------------------------------------------------------------------------------
+    def order(self, spec, comps, wires) -> list[str]:
+        names = list(comps)
+        cycle = graph.find_undelayed_cycle(names, wires)
+        if cycle is not None:
+            loop = " -> ".join([w.src for w in cycle] + [cycle[0].src])
+            lines = "\n".join(f"      wire #{w.index}: {w}" for w in cycle)
+            last = cycle[-1]
+            self.fail(("wires", last.index),
+                      f"loop of undelayed wires: {loop}\n{lines}",
+                      f"delay one wire of the loop, e.g. '{last.src}.{last.src_comp} ~> "
+                      f"{last.dst}.{last.dst_comp}' (reads the previous step's value)")
+            return names
+        if spec.order is None:
+            return graph.execution_order(names, wires)
+        path = ("order",)
+        unknown = [n for n in spec.order if n not in comps]
+        for n in unknown:
+            if n not in self.data.get("components", {}):
+                self.fail(path + (spec.order.index(n),), f"unknown component '{n}'", suggest(n, names))
+        missing = [n for n in names if n not in spec.order]
+        if missing:
+            self.fail(path, f"the order leaves out {', '.join(missing)}", "list every component once")
+        dupes = {n for n in spec.order if spec.order.count(n) > 1}
+        if dupes:
+            self.fail(path, f"the order lists {', '.join(sorted(dupes))} more than once")
+        if unknown or missing or dupes:
+            return names
+        pos = {n: i for i, n in enumerate(spec.order)}
+        for w in wires:
+            if w.orders_step and w.src != w.dst and pos[w.src] > pos[w.dst]:
+                self.fail(path, f"{w.dst} runs before {w.src}, but wire #{w.index} '{w}' is undelayed",
+                          f"move {w.src} before {w.dst}, or delay the wire with '~>'")
+        return list(spec.order)
+
+    # -- phases -----------------------------------------------------------------------------
+    def phases(self, spec: CircuitSpec, comps, wires) -> dict[str, ResolvedPhase]:
+        data = {}
+        for dname, ds in spec.data.items():
+            rd = self.data_source(("data", dname), dname, ds)
+            if rd is not None:
+                data[dname] = rd
+        if spec.phases:
+            items = [(n, p, ("phases", n)) for n, p in spec.phases.items()]
+        else:
+            if len(spec.data) > 1:
+                self.fail(("data",), "with more than one data source, name each phase's data",
+                          "add 'phases: {train: {data: ...}, test: {data: ...}}'")
+            only = next(iter(spec.data)) if len(spec.data) == 1 else None
+            items = [("run", Phase(data=only), ())]
+        wired = {(w.dst, w.dst_comp): w for w in wires}
+        tied = {(n, c.tie.compartment) for n, c in comps.items() if c.tie is not None}
+        out = {}
+        for pname, ph, path in items:
+            rdata = None
+            if ph.data is not None:
+                if ph.data not in spec.data:
+                    self.fail(path + ("data",), f"unknown data source '{ph.data}'",
+                              suggest(ph.data, spec.data) or f"data sources: {one_of(spec.data) or 'none defined'}")
+                else:
+                    rdata = data.get(ph.data)
+            clamps_spec = ph.clamps if ph.clamps is not None else spec.clamps
+            cpath = path + ("clamps",) if ph.clamps is not None else ("clamps",)
+            schedule = ph.schedule if ph.schedule is not None else spec.schedule
+            spath = path + ("schedule",) if ph.schedule is not None else ("schedule",)
+            clamps = self.clamps(cpath, clamps_spec, comps, wired, tied, ph.data, rdata,
+                                 schedule, spec)
+            sched = self.schedule(spath, schedule, comps)
+            metrics = {}
+            for mname, m in ph.metrics.items():
+                mp = path + ("metrics", mname)
+                ref = m.mean if isinstance(m, MeanMetric) else m.accuracy
+                r = self.ref(mp + ("mean" if isinstance(m, MeanMetric) else "accuracy",), ref, comps)
+                if r is None:
+                    continue
+                if isinstance(m, AccuracyMetric):
+                    c = comps[r[0]]
+                    if not c.kind.compartments[r[1]].batched:
+                        self.fail(mp, f"{ref} has no batch axis, so it has no per-sample prediction")
+                        continue
+                    if rdata is not None and "label" not in rdata.arrays:
+                        self.fail(mp, f"accuracy needs integer labels, and data '{ph.data}' has none",
+                                  "use a classification data set or give 'label' in the data source")
+                        continue
+                    if ph.data is None:
+                        self.fail(mp, "accuracy needs a data source with labels", "set the phase's 'data'")
+                        continue
+                    if rdata is not None:
+                        n_cls = int(rdata.arrays["label"].max()) + 1
+                        if c.shapes[r[1]][-1] < n_cls:
+                            self.fail(mp, f"{ref} has {c.shapes[r[1]][-1]} units but the labels go up to {n_cls - 1}")
+                metrics[mname] = ("mean" if isinstance(m, MeanMetric) else "accuracy", *r)
+            record = {}
+            rec_spec = ph.record if ph.record is not None else spec.run.record
+            rpath = path + ("record",) if ph.record is not None else ("run", "record")
+            for ref, mode in rec_spec.items():
+                r = self.ref(rpath + (ref,), ref, comps)
+                if r is not None:
+                    record[r] = mode
+            out[pname] = ResolvedPhase(pname, rdata, tuple(clamps), sched, metrics, record,
+                                       ph.every, ph.batches, ph.batch_size)
+        return out
+
+    def data_source(self, path, name, ds) -> ResolvedData | None:
+        from ngcspec import data as datamod
+        try:
+            if ds.dataset is not None:
+                if ds.dataset not in datamod.dataset_names():
+                    self.fail(path + ("dataset",), f"unknown data set '{ds.dataset}'",
+                              suggest(ds.dataset, datamod.dataset_names()) or
+                              f"shipped data sets: {one_of(datamod.dataset_names())}")
+                    return None
+                arrays = datamod.load_dataset(ds.dataset, ds.split)
+            else:
+                arrays = datamod.load_table(self.base / ds.file, x=ds.x, y=ds.y, label=ds.label)
+        except NgcspecError as exc:
+            self.fail(path + (("dataset",) if ds.dataset else ("file",)),
+                      getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
+            return None
+        if ds.limit is not None:
+            arrays = {k: v[: ds.limit] for k, v in arrays.items()}
+        n = len(next(iter(arrays.values())))
+        for k, v in arrays.items():
+            if v.dtype.kind in "f" and not np.all(np.isfinite(v)):
+                self.fail(path, f"field '{k}' of data '{name}' contains NaN or Inf values")
+                return None
+        if ds.batch_size > n:
+            self.fail(path + ("batch_size",), f"batch_size {ds.batch_size} is larger than the "
+                      f"{n} samples of data '{name}'", f"use at most {n}")
+            return None
+        return ResolvedData(name, arrays, ds.batch_size, ds.shuffle)
+
+    def clamps(self, path, clamps_spec, comps, wired, tied, phase_data, rdata, schedule, spec):
+        out = []
+        max_steps = _max_steps_between_resets(schedule or [])
+        for ref, value in clamps_spec.items():
+            p = path + (ref,)
+            r = self.ref(p, ref, comps, roles=("input",), what="clamp target")
+            if r is None:
+                continue
+            if r in wired:
+                w = wired[r]
+                self.fail(p, f"{ref} is driven by wire #{w.index} '{w}'; only unwired inputs can be clamped",
+                          "remove the wire or clamp another compartment")
+                continue
+            comp = comps[r[0]]
+            shape = comp.shapes[r[1]]
+            batched = comp.kind.compartments[r[1]].batched
+            if isinstance(value, str):
+                m = REF_RE.match(value)
+                dname, fld = m.group(1), m.group(2)
+                if dname not in spec.data:
+                    self.fail(p, f"unknown data source '{dname}'",
+                              suggest(dname, spec.data) or f"data sources: {one_of(spec.data) or 'none defined'}")
+                    continue
+                if dname != phase_data:
+                    self.fail(p, f"clamp reads data '{dname}' but this phase runs on "
+                              f"{repr(phase_data) if phase_data else 'no data'}",
+                              f"use '{phase_data}.{fld}'" if phase_data else "set the phase's 'data'")
+                    continue
+                if rdata is None:
+                    continue
+                if fld not in rdata.arrays:
+                    self.fail(p, f"data '{dname}' has no field '{fld}'",
+                              suggest(fld, rdata.arrays) or f"fields: {one_of(rdata.arrays)}")
+                    continue
+                arr = rdata.arrays[fld]
+                per = arr.shape[1:]
+                if not batched:
+                    self.fail(p, f"{ref} has no batch axis; data can only be clamped on batched inputs")
+                    continue
+                if tuple(per) != tuple(shape) and int(np.prod(per)) != int(np.prod(shape)):
+                    self.fail(p, f"data field '{dname}.{fld}' is {tuple(per)} per sample but {ref} is {tuple(shape)}",
+                              "clamp a compartment of matching size")
+                    continue
+                out.append(ResolvedClamp(r[0], r[1], "data", field=fld))
+            elif isinstance(value, (int, float)):
+                out.append(ResolvedClamp(r[0], r[1], "constant", value=np.asarray(float(value))))
+            elif isinstance(value, ConstantClamp):
+                arr = np.asarray(value.constant, dtype=float) if not isinstance(value.constant, list) \
+                    else _numeric_list(value.constant)
+                if arr is None:
+                    self.fail(p + ("constant",), "constant must be a number or a nested list of numbers")
+                    continue
+                if not _broadcastable(arr.shape, shape):
+                    self.fail(p + ("constant",), f"constant of shape {arr.shape} does not fit {ref} {tuple(shape)}")
+                    continue
+                out.append(ResolvedClamp(r[0], r[1], "constant", value=arr))
+            elif isinstance(value, FileClamp):
+                arr = self.load_array(p + ("file",), value)
+                if arr is None:
+                    continue
+                if not _broadcastable(arr.shape, shape):
+                    self.fail(p + ("file",), f"{value.file} has shape {arr.shape}, which does not fit {ref} {tuple(shape)}")
+                    continue
+                out.append(ResolvedClamp(r[0], r[1], "constant", value=arr))
+            elif isinstance(value, StimulusClamp):
+                arr = self.load_array(p + ("stimulus",), value)
+                if arr is None:
+                    continue
+                if arr.ndim < 1 or not _broadcastable(arr.shape[1:], shape):
+                    self.fail(p + ("stimulus",), f"{value.stimulus} has shape {arr.shape}; a stimulus is "
+                              f"(T, *{tuple(shape)}) with time first")
+                    continue
+                if arr.shape[0] < max_steps:
+                    self.fail(p + ("stimulus",), f"{value.stimulus} has {arr.shape[0]} time steps but the "
+                              f"schedule advances {max_steps} steps between resets",
+                              "give a longer stimulus or fewer steps")
+                    continue
+                out.append(ResolvedClamp(r[0], r[1], "stimulus", value=arr))
+        return out
+
+    def schedule(self, path, entries, comps) -> tuple:
+        if entries is None:
+            return ()
+        out = []
+        for i, e in enumerate(entries):
+            p = path + (i,)
+            if isinstance(e, Reset):
+                out.append(("reset",))
+            elif isinstance(e, Advance):
+                out.append(("advance", e.advance))
+            elif isinstance(e, Evolve):
+                names = []
+                for j, n in enumerate(e.evolve):
+                    if n not in comps:
+                        if n not in self.data.get("components", {}):
+                            self.fail(p + ("evolve", j), f"unknown component '{n}'", suggest(n, comps))
+                        continue
+                    if not comps[n].kind.plastic:
+                        plastic = [c for c, rc in comps.items() if rc.kind.plastic]
+                        self.fail(p + ("evolve", j), f"{n} is a {comps[n].kind.kind}, which has no plasticity",
+                                  f"plastic components here: {one_of(plastic)}" if plastic else
+                                  "use a plastic kind such as HebbianSynapse")
+                        continue
+                    names.append(n)
+                out.append(("evolve", tuple(names)))
+            elif isinstance(e, Repeat):
+                out.append(("repeat", e.repeat, self.schedule(p + ("do",), e.do, comps)))
+        return tuple(out)
+
+    def check_memory(self, comps, phases) -> None:
+        batch = max([ph.data.batch_size if ph.data else ph.batch_size for ph in phases.values()] or [1])
+        total = 0
+        for name, rc in comps.items():
+            for cname, c in rc.kind.compartments.items():
+                n = int(np.prod(rc.shapes[cname], dtype=np.float64)) * (batch if c.batched else 1)
+                if n >= 2**31:
+                    self.fail(("components", name), f"compartment '{cname}' would hold {n:.3g} numbers",
+                              "XLA arrays are limited to 2^31 elements; reduce the sizes")
+                total += n * (8 if self.data.get("dtype") == "float64" else 4)
+        ram = _physical_memory()
+        if ram and total > ram:
+            self.fail(("components",), f"the state needs {total / 2**30:.1f} GiB but this machine has "
+                      f"{ram / 2**30:.1f} GiB", "reduce the sizes or the batch size")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _numeric_list(v) -> np.ndarray | None:
+    try:
+        arr = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return arr
+
+
+def _broadcastable(a, b) -> bool:
+    try:
+        return np.broadcast_shapes(tuple(a), tuple(b)) == tuple(b)
+    except ValueError:
+        return False
+
+
+def _max_steps_between_resets(entries) -> int:
+    """Largest number of advance steps the schedule runs without a reset in between."""
+    best = cur = 0
+
+    def walk(block, times):
+        nonlocal best, cur
+        for _ in range(min(times, 2)):  # two passes reveal growth across iterations
+            for e in block:
+                if isinstance(e, Reset):
+                    cur = 0
+                elif isinstance(e, Advance):
+                    cur += e.advance
+                    best = max(best, cur)
+                elif isinstance(e, Repeat):
+                    inner_has_reset = _has_reset(e.do)
+                    if inner_has_reset:
+                        walk(e.do, e.repeat)
+                    else:
+                        steps = _count_steps(e.do) * e.repeat
+                        cur += steps
+                        best = max(best, cur)
+
+    walk(entries, 1)
+    return best
+
+
+def _has_reset(block) -> bool:
+    return any(isinstance(e, Reset) or (isinstance(e, Repeat) and _has_reset(e.do)) for e in block)
+
+
+def _count_steps(block) -> int:
+    n = 0
+    for e in block:
+        if isinstance(e, Advance):
+            n += e.advance
+        elif isinstance(e, Repeat):
+            n += _count_steps(e.do) * e.repeat
+    return n

@@ -1,0 +1,320 @@
+"""The circuit file, as pydantic models (format version 1).
+
+These models check the *form* of a file: field names, types and ranges. Whether the names
+they mention exist (components, compartments, data sets, files) and whether shapes agree is
+checked afterwards by :mod:`ngcspec.resolve`, which turns a valid :class:`CircuitSpec` into
+the resolved form the compiler consumes. Component entries are validated against the
+parameter model of their kind, taken from the registry.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag,
+                      field_validator, model_validator)
+
+from ngcspec.errors import suggest
+
+SPEC_VERSION = 1
+NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+REF_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+WIRE_RE = re.compile(
+    rf"^\s*(?:(?P<scale>{_NUM})\s*\*\s*)?(?P<src>\w+\.\w+)\s*(?P<arrow>->|~>)\s*(?P<dst>\w+\.\w+)\s*$")
+
+Name = Annotated[str, Field(pattern=NAME_RE)]
+Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$",
+                           description="'component.compartment'")]
+RecordMode = Literal["per_step", "per_batch", "final"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+class DataSource(Model):
+    """A stream of batches: a shipped data set by name, or arrays from a file."""
+
+    dataset: str | None = Field(None, description="name of a shipped data set (ngc data)")
+    file: str | None = Field(None, description=".npz/.csv file, relative to the circuit file")
+    x: str | None = Field(None, description="file only: array name (npz) or columns (csv) of inputs")
+    y: str | None = Field(None, description="file only: array name or columns of targets")
+    label: str | None = Field(None, description="file only: array name or column of integer labels")
+    split: Literal["train", "test", "all"] = Field("all", description="which split of the data set")
+    batch_size: int = Field(..., ge=1, le=1_000_000, description="samples per batch")
+    shuffle: bool = Field(False, description="reshuffle the samples every epoch (seeded)")
+    limit: int | None = Field(None, ge=1, description="use only the first N samples")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.dataset is None) == (self.file is None):
+            raise ValueError("give exactly one of 'dataset' (a shipped data set) or 'file'")
+        if self.dataset is not None and any(v is not None for v in (self.x, self.y, self.label)):
+            raise ValueError("'x', 'y' and 'label' select arrays of a 'file' source only")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# clamps: what is held on an unwired input compartment
+
+
+class ConstantClamp(Model):
+    constant: float | list = Field(..., description="a number, or a nested list of the compartment's per-sample shape")
+
+
+class FileClamp(Model):
+    file: str = Field(..., description=".npy/.npz/.csv file relative to the circuit file")
+    key: str | None = Field(None, description="array name inside an .npz")
+
+
+class StimulusClamp(Model):
+    stimulus: str = Field(..., description="file with a time axis first: (T, *shape); step k of each reset reads row k")
+    key: str | None = Field(None, description="array name inside an .npz")
+
+
+def _clamp_tag(v: Any) -> str:
+    if isinstance(v, str):
+        return "data"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return "number"
+    if isinstance(v, dict):
+        for k in ("constant", "file", "stimulus"):
+            if k in v:
+                return k
+    return "constant"
+
+
+Clamp = Annotated[
+    Union[
+        Annotated[Ref, Tag("data")],
+        Annotated[float, Tag("number")],
+        Annotated[ConstantClamp, Tag("constant")],
+        Annotated[FileClamp, Tag("file")],
+        Annotated[StimulusClamp, Tag("stimulus")],
+    ],
+    Discriminator(_clamp_tag),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# wires
+
+
+class WireSpec(Model):
+    source: Ref = Field(..., alias="from", description="'component.compartment' read")
+    target: Ref = Field(..., alias="to", description="input compartment it feeds (summed with other wires)")
+    scale: float = Field(1.0, description="factor applied to the value carried")
+    delayed: bool = Field(False, description="read the source's value from the end of the previous step")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_wire(v: Any) -> Any:
+    if isinstance(v, str):
+        m = WIRE_RE.match(v)
+        if not m:
+            raise ValueError(
+                f"cannot read wire {v!r}: write 'src.compartment -> dst.compartment' "
+                "('~>' for a one-step delay, optional 'scale * ' prefix)")
+        return {"from": m["src"], "to": m["dst"], "delayed": m["arrow"] == "~>",
+                "scale": float(m["scale"]) if m["scale"] else 1.0}
+    return v
+
+
+Wire = Annotated[WireSpec, BeforeValidator(parse_wire),
+                 Field(description="'a.x -> b.y', 'a.x ~> b.y', '-1.0 * a.x -> b.y' or a mapping")]
+
+
+# ---------------------------------------------------------------------------------------------
+# schedule
+
+
+class Advance(Model):
+    advance: int = Field(1, ge=1, le=10_000_000, description="steps of every component, fused into one scan")
+
+
+class Evolve(Model):
+    evolve: list[Name] = Field(..., min_length=1, description="plastic components to update, in this order")
+
+
+class Repeat(Model):
+    repeat: int = Field(..., ge=1, le=10_000_000, description="times to run the block")
+    do: list["Entry"] = Field(..., min_length=1, description="the block: schedule entries")
+
+
+class Reset(Model):
+    reset: Literal[True] = True
+
+
+def _entry_tag(v: Any) -> str:
+    if v == "reset" or (isinstance(v, dict) and "reset" in v):
+        return "reset"
+    if v == "advance":
+        return "advance"
+    if isinstance(v, dict):
+        for k in ("advance", "evolve", "repeat"):
+            if k in v:
+                return k
+    return "unknown"
+
+
+def _normalise_entry(v: Any) -> Any:
+    if v == "reset":
+        return {"reset": True}
+    if v == "advance":
+        return {"advance": 1}
+    return v
+
+
+class UnknownEntry(Model):
+    """Placeholder so an unknown entry gets one readable error."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fail(cls, v):
+        near = ""
+        if isinstance(v, str):
+            near = suggest(v, ["reset", "advance"])
+        elif isinstance(v, dict) and v:
+            near = suggest(next(iter(v)), ["advance", "evolve", "repeat", "reset"])
+        raise ValueError("a schedule entry is 'reset', 'advance', {advance: N}, "
+                         "{evolve: [names]} or {repeat: N, do: [...]}" + (f"; {near}" if near else ""))
+
+
+Entry = Annotated[
+    Union[
+        Annotated[Reset, Tag("reset")],
+        Annotated[Advance, Tag("advance")],
+        Annotated[Evolve, Tag("evolve")],
+        Annotated[Repeat, Tag("repeat")],
+        Annotated[UnknownEntry, Tag("unknown")],
+    ],
+    Discriminator(_entry_tag),
+]
+Repeat.model_rebuild()
+
+
+def normalise_schedule(v: Any) -> Any:
+    if isinstance(v, list):
+        out = []
+        for e in v:
+            e = _normalise_entry(e)
+            if isinstance(e, dict) and "do" in e:
+                e = {**e, "do": normalise_schedule(e["do"])}
+            out.append(e)
+        return out
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# phases, metrics, run
+
+
+class MeanMetric(Model):
+    mean: Ref = Field(..., description="mean over every element (and sample) of a compartment")
+
+
+class AccuracyMetric(Model):
+    accuracy: Ref = Field(..., description="fraction of samples whose argmax matches the data's label")
+
+
+def _metric_tag(v: Any) -> str:
+    if isinstance(v, dict) and "accuracy" in v:
+        return "accuracy"
+    return "mean"
+
+
+Metric = Annotated[
+    Union[Annotated[MeanMetric, Tag("mean")], Annotated[AccuracyMetric, Tag("accuracy")]],
+    Discriminator(_metric_tag),
+]
+
+
+class Phase(Model):
+    """One pass per epoch over a data set with its own clamps, schedule and metrics."""
+
+    data: Name | None = Field(None, description="data source of this phase (a key of 'data')")
+    clamps: dict[Ref, Clamp] | None = Field(None, description="default: the file's top-level clamps")
+    schedule: list[Entry] | None = Field(None, description="default: the file's top-level schedule")
+    metrics: dict[Name, Metric] = Field(default_factory=dict)
+    record: dict[Ref, RecordMode] | None = Field(None, description="default: run.record")
+    every: int = Field(1, ge=1, description="run this phase every N epochs (and after the last)")
+    batches: int = Field(1, ge=1, description="without data: batches per epoch")
+    batch_size: int = Field(1, ge=1, le=1_000_000, description="without data: samples per batch")
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _sched(cls, v):
+        return normalise_schedule(v)
+
+
+class RunSpec(Model):
+    epochs: int = Field(1, ge=1, le=1_000_000)
+    record: dict[Ref, RecordMode] = Field(default_factory=dict,
+                                          description="compartments to save and how often")
+    check_finite: bool = Field(True, description="report the first NaN/Inf in the state (component, compartment, step)")
+
+
+class Tie(Model):
+    to: Ref = Field(..., description="'component.compartment' whose value this compartment shares")
+    compartment: Name = Field("weights", description="this component's compartment that is tied")
+    transpose: bool = Field(False, description="share the transpose instead")
+
+
+class Normalize(Model):
+    compartment: Name = Field("weights", description="compartment rescaled after every evolve")
+    order: Literal[1, 2] = Field(2, description="L1 or L2 norm")
+    axis: Literal[0, 1] = Field(0, description="0: each column (per post unit), 1: each row")
+    value: float = Field(1.0, gt=0, description="target norm")
+
+
+class ComponentCommon(Model):
+    """Fields every component entry accepts besides its kind's parameters."""
+
+    kind: str = Field(..., description="component kind (ngc components)")
+    tie: Tie | None = Field(None, description="share a compartment with another component")
+    init: dict[Name, FileClamp] | None = Field(
+        None, description="initial values from array files, per compartment (weights, state)")
+    normalize: Normalize | None = Field(None, description="rescale a compartment after evolve")
+
+
+COMMON_FIELDS = set(ComponentCommon.model_fields)
+
+
+class CircuitSpec(Model):
+    """A circuit file."""
+
+    ngcspec: Literal[1] = Field(..., description="format version of this file")
+    name: str = Field(..., min_length=1, max_length=200)
+    description: str = ""
+    dt: float = Field(1.0, gt=0, le=1e6, description="integration step (ms)")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    dtype: Literal["float32", "float64"] = "float32"
+    data: dict[Name, DataSource] = Field(default_factory=dict)
+    components: dict[Name, dict[str, Any]] = Field(..., min_length=1)
+    wires: list[Wire] = Field(default_factory=list)
+    order: list[Name] | None = Field(None, description="explicit execution order, checked against the wires")
+    clamps: dict[Ref, Clamp] = Field(default_factory=dict)
+    schedule: list[Entry] | None = None
+    phases: dict[Name, Phase] | None = None
+    run: RunSpec = Field(default_factory=RunSpec)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
+        "$comment": "generated by `ngc schema`; do not edit"})
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _sched(cls, v):
+        return normalise_schedule(v)
+
+    @model_validator(mode="after")
+    def _has_schedule(self):
+        if self.schedule is None and (not self.phases or any(p.schedule is None for p in self.phases.values())):
+            raise ValueError("a 'schedule' is required (at top level, or in every phase)")
+        return self
