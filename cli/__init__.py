@@ -1,0 +1,1 @@
+"""The ``ngc`` command (installed as ``ngcspec.cli``)."""

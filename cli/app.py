@@ -1,0 +1,257 @@
+"""``ngc``: validate, run, inspect circuits from the shell.
+
+User errors (bad files, bad options, a NaN in a run) print a located message and exit with
+status 1 (2 for bad command-line usage); no Python traceback is shown for them. ``validate``,
+``components``, ``schema`` and ``graph`` never import JAX, so they stay fast in CI.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ngcspec.errors import CircuitError, NgcspecError, Problem, format_problems
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ngcspec: neural circuits as YAML, compiled into one jitted JAX program.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UsageError(NgcspecError):
+    pass
+
+
+def _parse_sets(items: list[str]) -> dict:
+    import yaml
+
+    overrides = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--set {item!r}: write NAME=VALUE, e.g. --set W1.eta=0.001")
+        try:
+            overrides[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UsageError(f"--set {item!r}: cannot read the value {value!r}") from None
+    return overrides
+
+
+@app.command()
+def validate(
+    files: List[Path] = typer.Argument(..., help="circuit files to check"),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, json or github (annotations)"),
+) -> None:
+    """Check circuit files; report every error with file:line:column. Exit 0 if all are valid."""
+    from ngcspec.resolve import resolve_file
+
+    if fmt not in ("text", "json", "github"):
+        raise UsageError(f"--format {fmt!r}: use text, json or github")
+    problems: list[Problem] = []
+    for f in files:
+        try:
+            resolve_file(f)
+        except CircuitError as exc:
+            problems += exc.problems
+        except NgcspecError as exc:
+            problems.append(Problem(str(exc), str(f)))
+    if fmt == "json":
+        print(format_problems(problems, "json"))
+    elif problems:
+        print(format_problems(problems, fmt))
+    if fmt == "text":
+        bad = len({p.file for p in problems})
+        msg = f"{len(files) - bad} of {len(files)} file(s) valid" + (
+            f", {len(problems)} error(s)" if problems else "")
+        err.print(msg)
+    raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="circuit file"),
+    epochs: Optional[int] = typer.Option(None, help="override run.epochs"),
+    seed: Optional[int] = typer.Option(None, help="override the file's seed"),
+    out_dir: Path = typer.Option(Path("runs"), "--out", "-o", help="where run directories go"),
+    sets: List[str] = typer.Option([], "--set", "-s", help="override a parameter: W1.eta=0.001"),
+    resume: Optional[Path] = typer.Option(None, help="start from the weights of a run directory"),
+    progress: bool = typer.Option(True, help="show a progress bar"),
+    check_finite: Optional[bool] = typer.Option(None, help="override run.check_finite"),
+) -> None:
+    """Compile and run a circuit; save results in a run directory."""
+    from ngcspec.circuit import Circuit
+    from ngcspec.compiler import Program
+    from ngcspec.resolve import resolve_file
+    from ngcspec.rundir import load_checkpoint_into, load_run, write_run
+
+    if epochs is not None and epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise UsageError("--seed must be between 0 and 2^32 - 1")
+    overrides = _parse_sets(sets)
+    resolved = resolve_file(file, overrides=overrides)
+    circuit = Circuit(resolved, Program(resolved, check_finite=check_finite))
+    state = None
+    if resume is not None:
+        previous = load_run(resume)
+        state = load_checkpoint_into(circuit.init_state(seed=seed), previous, circuit.program)
+    listener = _ProgressBar(err) if progress and sys.stderr.isatty() else _Quiet(err) if progress else None
+    try:
+        result = circuit.run(epochs=epochs, seed=seed, state=state, listener=listener)
+    finally:
+        if listener is not None:
+            listener.close()
+    path = write_run(result, resolved, out_dir, extra={"overrides": overrides,
+                                                       "resumed_from": str(resume) if resume else None})
+    table = Table(title=f"{resolved.spec.name}: {result.epochs} epoch(s) in {result.timings['run_s']:.1f} s")
+    table.add_column("phase")
+    table.add_column("metric")
+    table.add_column("final", justify="right")
+    for ph, metrics in result.final_metrics().items():
+        for k, v in metrics.items():
+            table.add_row(ph, k, f"{v:.4g}")
+    out.print(table)
+    out.print(f"results: {path}")
+
+
+class _Quiet:
+    """Progress for non-terminals (CI logs): one line per phase and epoch."""
+
+    def __init__(self, console: Console):
+        self.console = console
+
+    def phase_started(self, epoch, phase, n_batches):
+        pass
+
+    def batch_done(self, epoch, phase, index):
+        pass
+
+    def phase_done(self, epoch, phase, metrics):
+        shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        self.console.print(f"epoch {epoch + 1} {phase}: {shown}")
+
+    def close(self):
+        pass
+
+
+class _ProgressBar(_Quiet):
+    """A rich progress bar over the batches of each phase, with the last metrics."""
+
+    def __init__(self, console: Console):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn)
+
+        super().__init__(console)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[metrics]}"), console=console)
+        self.progress.start()
+        self.task = None
+        self.last: dict[str, str] = {}
+
+    def phase_started(self, epoch, phase, n_batches):
+        desc = f"epoch {epoch + 1} {phase}"
+        if self.task is None:
+            self.task = self.progress.add_task(desc, total=n_batches, metrics="")
+        else:
+            self.progress.reset(self.task, total=n_batches, description=desc)
+        self.progress.update(self.task, metrics="  ".join(self.last.values()))
+
+    def batch_done(self, epoch, phase, index):
+        self.progress.update(self.task, completed=index + 1)
+
+    def phase_done(self, epoch, phase, metrics):
+        self.last[phase] = " ".join(f"{phase}.{k}={v:.4g}" for k, v in metrics.items())
+        self.progress.console.print(f"epoch {epoch + 1} {phase}: " +
+                                    "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+
+    def close(self):
+        self.progress.stop()
+
+
+@app.command()
+def components(kind: Optional[str] = typer.Argument(None, help="one kind in detail")) -> None:
+    """List the component kinds, or describe one: parameters and compartments."""
+    from ngcspec.describe import describe_kind, kind_table
+
+    out.print(kind_table() if kind is None else describe_kind(kind))
+
+
+@app.command()
+def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to a file")) -> None:
+    """Print the JSON Schema of circuit files (for editors and CI)."""
+    from ngcspec.schema import schema_text
+
+    text = schema_text()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from ngcspec.rundir import atomic_write_text
+
+        atomic_write_text(output, text)
+        err.print(f"wrote {output}")
+
+
+@app.command()
+def graph(file: Path = typer.Argument(..., help="circuit file"),
+          dot: bool = typer.Option(False, "--dot", help="print Graphviz DOT")) -> None:
+    """Print the execution order and the wires of a circuit."""
+    from ngcspec.graph import to_dot
+    from ngcspec.resolve import resolve_file
+
+    r = resolve_file(file)
+    if dot:
+        print(to_dot(r.spec.name, r.order, r.components, r.wires))
+        return
+    out.print(f"[bold]{r.spec.name}[/bold]: execution order within a step")
+    for i, n in enumerate(r.order):
+        out.print(f"  {i + 1}. {n} ({r.components[n].kind.kind})")
+    out.print("wires ('~>' reads the previous step; '(evolve)' only feeds plasticity):")
+    for w in r.wires:
+        out.print(f"  {w}" + ("  (evolve)" if w.evolve_only else ""), markup=False)
+
+
+@app.command()
+def data() -> None:
+    """List the data sets that ship with ngcspec."""
+    from ngcspec.data import dataset_info, dataset_names
+
+    table = Table()
+    for col in ("name", "task", "splits", "fields"):
+        table.add_column(col)
+    for name in dataset_names():
+        info = dataset_info(name)
+        table.add_row(name, info.task, ", ".join(f"{k} {v}" for k, v in info.splits.items()),
+                      ", ".join(f"{k} {tuple(f.shape)}" for k, f in info.fields.items()))
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except NgcspecError as exc:
+        err.print(str(exc), markup=False)
+        sys.exit(2 if isinstance(exc, UsageError) else 1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was written")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors come through here too
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

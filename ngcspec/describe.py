@@ -1,0 +1,71 @@
+"""Human-readable documentation of component kinds, generated from the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import PydanticUndefined
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ngcspec.errors import NgcspecError, one_of, suggest
+from ngcspec.params import _is_static_field
+from ngcspec.registry import ROLE_MEANING, get_kind, kinds
+
+
+def _summary(cls) -> str:
+    doc = (cls.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def kind_table() -> Table:
+    table = Table(title="component kinds (ngc components KIND for details)")
+    for col in ("kind", "family", "plastic", "summary"):
+        table.add_column(col)
+    for name, cls in sorted(kinds().items(), key=lambda kv: (kv[1].family, kv[0])):
+        table.add_row(name, cls.family, "yes" if cls.plastic else "", _summary(cls))
+    return table
+
+
+def _type_name(ann: Any) -> str:
+    text = getattr(ann, "__name__", None) or str(ann)
+    return text.replace("typing.", "").replace("ngcspec.components.", "")
+
+
+def _default(field) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "(required)"
+    value = field.default if field.default_factory is None else field.default_factory()
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_defaults=False)
+    return repr(value)
+
+
+def parameter_rows(cls):
+    for name, field in cls.Params.model_fields.items():
+        traced = field.annotation is float and not _is_static_field(field)
+        yield name, _type_name(field.annotation), _default(field), field.description or "", traced
+
+
+def describe_kind(name: str) -> Group:
+    cls = get_kind(name)
+    if cls is None:
+        raise NgcspecError(f"unknown component kind '{name}'; "
+                           + (suggest(name, kinds()) or f"known kinds: {one_of(kinds())}"))
+    params = Table(title="parameters", title_justify="left")
+    for col in ("name", "type", "default", "meaning"):
+        params.add_column(col)
+    for pname, typ, default, doc, traced in parameter_rows(cls):
+        params.add_row(pname, typ + (" (traced)" if traced else ""), default, doc)
+    comps = Table(title="compartments (B = batch)", title_justify="left")
+    for col in ("name", "role", "shape", "reset", "meaning"):
+        comps.add_column(col)
+    for cname, c in cls.compartments.items():
+        shape = ("B, " if c.batched else "") + c.shape if c.shape else ("B" if c.batched else "scalar")
+        reset = "kept" if c.persistent else str(c.reset)
+        role = c.role + (" (evolve)" if c.evolve_only else "")
+        comps.add_row(cname, role, f"({shape})", reset, c.doc)
+    roles = Text("roles: " + "; ".join(f"{k}: {v}" for k, v in ROLE_MEANING.items()), style="dim")
+    head = Text(f"{name}  [{cls.family}]" + ("  plastic (evolve)" if cls.plastic else ""), style="bold")
+    return Group(head, Text(cls.describe()), params, comps, roles)
