@@ -84,6 +84,7 @@ def run(
     check_finite: Optional[bool] = typer.Option(None, help="override run.check_finite"),
 ) -> None:
     """Compile and run a circuit; save results in a run directory."""
+    from ngcspec.cache import enable_compilation_cache
     from ngcspec.circuit import Circuit
     from ngcspec.compiler import Program
     from ngcspec.resolve import resolve_file
@@ -95,6 +96,7 @@ def run(
         raise UsageError("--seed must be between 0 and 2^32 - 1")
     overrides = _parse_sets(sets)
     resolved = resolve_file(file, overrides=overrides)
+    enable_compilation_cache()
     circuit = Circuit(resolved, Program(resolved, check_finite=check_finite))
     state = None
     if resume is not None:

@@ -80,7 +80,7 @@ class Circuit:
         return self.program.phase(self._phase(phase)).batch
 
     def epoch_fn(self, phase: str | None = None) -> Callable:
-        """``fn(params, state, data, idx, key) -> (state, outs)``: scan over batches."""
+        """``fn(params, state, data, seed, epoch) -> (state, outs)``: one epoch of a phase."""
         return self.program.phase(self._phase(phase)).epoch
 
     def init_state(self, batch_size: int | None = None, seed: int | None = None) -> dict:
@@ -89,8 +89,7 @@ class Circuit:
             ph = self.resolved.phases[self._phase(None)]
             batch_size = ph.data.batch_size if ph.data else ph.batch_size
         with precision(self.program.dtype):
-            k_init = random.split(random.PRNGKey(seed))[0]
-            return self.program.init_state(self.params, k_init, batch_size)
+            return self.program.jitted_init(batch_size)(self.params, seed)
 
     def _phase(self, phase: str | None) -> str:
         if phase is None:
@@ -132,28 +131,21 @@ class Circuit:
             return self._run(epochs, seed, state, listener)
 
     def _run(self, epochs, seed, state, listener) -> RunResult:
-        key = random.PRNGKey(seed)
-        k_init, k_run, k_data = random.split(key, 3)
         t0 = time.perf_counter()
         if state is None:
             state = self.init_state(seed=seed)
         metrics: dict[str, list[dict[str, float]]] = {p: [] for p in self.resolved.phases}
         records: dict[str, list[np.ndarray]] = {}
         finals: dict[str, np.ndarray] = {}
-        phase_ids = {p: i for i, p in enumerate(self.resolved.phases)}
         for epoch in range(epochs):
             for pname, ph in self.resolved.phases.items():
                 if not ((epoch + 1) % ph.every == 0 or epoch == epochs - 1):
                     continue
-                pkey = random.fold_in(random.fold_in(k_run, epoch), phase_ids[pname])
-                dkey = random.fold_in(random.fold_in(k_data, epoch), phase_ids[pname])
-                state, m, recs = self._run_phase(pname, state, pkey, dkey, epoch, listener)
+                state, m, recs, fin = self._run_phase(pname, state, seed, epoch, listener)
                 metrics[pname].append(m)
                 for k, v in recs.items():
                     records.setdefault(f"{pname}/{k}", []).append(v)
-                for (c, part), mode in ph.record.items():
-                    if mode == "final":
-                        finals[f"{pname}/{c}.{part}"] = np.asarray(state[c][part])
+                finals.update({f"{pname}/{k}": v for k, v in fin.items()})
                 if listener is not None:
                     listener.phase_done(epoch, pname, m)
         jax.block_until_ready(state)
@@ -162,57 +154,23 @@ class Circuit:
         return RunResult(self.name, metrics, out, state, self.params, epochs, seed,
                          {"run_s": time.perf_counter() - t0})
 
-    def _run_phase(self, pname, state, key, dkey, epoch, listener):
+    def _run_phase(self, pname, state, seed, epoch, listener):
         pp: PhaseProgram = self.program.phase(pname)
-        ph = pp.phase
-        if ph.data is not None:
-            n, bsz = ph.data.n, ph.data.batch_size
-            perm = (np.asarray(random.permutation(dkey, n)) if ph.data.shuffle else np.arange(n))
-            data = {k: jnp.asarray(v) for k, v in _device_arrays(ph.data).items()}
-        else:
-            n, bsz = ph.batches * ph.batch_size, ph.batch_size
-            perm = np.zeros(n, dtype=np.int32)
-            data = {}
-        nb, rem = divmod(n, bsz)
+        n, bsz, nb = pp.layout()
         if listener is not None:
-            listener.phase_started(epoch, pname, nb + (1 if rem else 0))
+            listener.phase_started(epoch, pname, -(-n // bsz))
             pp.listener = lambda i: listener.batch_done(epoch, pname, i)
-        outs = []
-        if nb:
-            idx = jnp.asarray(perm[: nb * bsz].reshape(nb, bsz))
-            state = self._resize(state, bsz)
-            fn = pp.jitted("epoch", progress=listener is not None)
-            state, o = fn(self.params, state, data, idx, key)
-            outs.append((o, nb, bsz))
-        if rem:
-            rows = perm[nb * bsz:]
-            batch = {k: v[jnp.asarray(rows)] for k, v in data.items()}
-            state = self._resize(state, rem)
-            state, o = pp.jitted("batch")(self.params, state, batch, random.fold_in(key, nb),
-                                          batch_size=rem)
-            o = jax.tree_util.tree_map(lambda x: x[None], o)
-            outs.append((o, 1, rem))
-            if listener is not None:
-                listener.batch_done(epoch, pname, nb)
-        pp.listener = None
-        self._check_finite(pname, epoch, outs)
-        return state, self._metrics(ph, outs), self._records(pp, outs)
-
-    def _resize(self, state, batch_size: int):
-        """Give batched compartments a new batch size (a partial last batch, another phase)."""
-        prog = self.program
-        out = {}
-        for name in prog.order:
-            rc = prog.comps[name]
-            s = dict(state[name])
-            for cname, c in rc.kind.compartments.items():
-                if c.batched and s[cname].shape[0] != batch_size:
-                    v = s[cname]
-                    # persistent per-sample state (e.g. adaptive thresholds) is carried as its mean
-                    base = v.mean(axis=0, keepdims=True).astype(v.dtype) if c.persistent else v[:1]
-                    s[cname] = jnp.broadcast_to(base, (batch_size,) + v.shape[1:])
-            out[name] = s
-        return out
+        try:
+            fn = pp.jitted(progress=listener is not None)
+            state, outs = fn(self.params, state, pp.device_data(), seed, epoch)
+            outs = jax.device_get(outs)
+        finally:
+            pp.listener = None
+        parts = [(o, k, size) for o, k, size in
+                 ((outs["full"], nb, bsz), (_add_batch_axis(outs["rest"]), 1, n - nb * bsz))
+                 if o is not None]
+        self._check_finite(pname, epoch, parts)
+        return state, self._metrics(pp.phase, parts), self._records(pp, parts), outs["final"]
 
     def _check_finite(self, pname, epoch, outs) -> None:
         if not self.program.check_finite:
@@ -264,8 +222,8 @@ class Circuit:
         return recs
 
 
-def _device_arrays(data) -> dict[str, np.ndarray]:
-    return {k: (v.astype(np.int32) if v.dtype.kind in "iu" else v) for k, v in data.arrays.items()}
+def _add_batch_axis(out):
+    return None if out is None else jax.tree_util.tree_map(lambda x: np.asarray(x)[None], out)
 
 
 def _stack(values: list[np.ndarray]) -> np.ndarray:

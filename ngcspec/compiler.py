@@ -51,10 +51,11 @@ class Program:
         self.inputs: dict[str, dict[str, list]] = {n: {} for n in self.order}
         for w in resolved.wires:
             self.inputs[w.dst].setdefault(w.dst_comp, []).append(w)
-        # compartments watched for NaN/Inf: everything but weights and integer counters
+        # compartments watched for NaN/Inf (integer counters cannot hold one)
         self.watch = [(n, c) for n in self.order for c, spec in self.comps[n].kind.compartments.items()
                       if not spec.integer]
         self._phases: dict[str, PhaseProgram] = {}
+        self._init_jit: dict[int, Callable] = {}
 
     # -- parameters and state ---------------------------------------------------------------
     def initial_params(self) -> dict:
@@ -81,6 +82,16 @@ class Program:
             state[name] = reset_component(rc.kind, self.view(params, name), s, rc.shapes, ctx,
                                           self.dtype, self._overrides(name))
         return self.refresh_ties(state)
+
+    def jitted_init(self, batch_size: int) -> Callable:
+        """``fn(params, seed) -> state``, compiled once per batch size (one program rather
+        than many small eager operations)."""
+        if batch_size not in self._init_jit:
+            def init(params, seed):
+                key = random.split(random.PRNGKey(seed))[0]
+                return self.init_state(params, key, batch_size)
+            self._init_jit[batch_size] = jax.jit(init)
+        return self._init_jit[batch_size]
 
     def _overrides(self, name):
         rc = self.comps[name]
@@ -128,11 +139,15 @@ class Program:
 
     def step(self, params: dict, state: dict, t_index, key, stimuli: dict | None = None) -> dict:
         """Advance every component by one step of ``params['dt']``; pure."""
+        return self._advance(params, state, t_index, key, stimuli)[0]
+
+    def _advance(self, params, state, t_index, key, stimuli=None):
+        """One step; also returns the arrays each component changed (for the finite check)."""
         prev = state
         dt = params["dt"]
         t = jnp.asarray(t_index, self.dtype) * dt
         batch = self._batch_size(state)
-        step_key = None
+        changed = {}
         for name in self.order:
             rc = self.comps[name]
             if rc.tie is not None:
@@ -148,24 +163,31 @@ class Program:
                 ckey = random.fold_in(key, self.index[name])
             ctx = StepContext(dt, t, ckey, batch)
             upd = rc.kind.advance(self.view(params, name), s, ctx)
+            changed.update({(name, c): v for c, v in upd.items()})
             state = {**state, name: {**s, **upd}}
-        return state
+        return state, changed
 
     def evolve(self, params: dict, state: dict, names, t_index) -> dict:
+        """Apply the plasticity of ``names`` in that order; pure."""
+        return self._evolve(params, state, names, t_index)[0]
+
+    def _evolve(self, params, state, names, t_index):
         dt = params["dt"]
         t = jnp.asarray(t_index, self.dtype) * dt
         batch = self._batch_size(state)
+        changed = {}
         for name in names:
             rc = self.comps[name]
             if rc.tie is not None:
                 state = self._tie(state, name)
             s = self.gather(params, state, None, name, for_evolve=True)
-            upd = rc.kind.evolve(self.view(params, name), s, StepContext(dt, t, None, batch))
-            s = {**s, **upd}
+            upd = dict(rc.kind.evolve(self.view(params, name), s, StepContext(dt, t, None, batch)))
             if rc.normalize is not None:
-                s[rc.normalize.compartment] = normalize(s[rc.normalize.compartment], rc.normalize)
-            state = {**state, name: s}
-        return state
+                c = rc.normalize.compartment
+                upd[c] = normalize(upd.get(c, s[c]), rc.normalize)
+            changed.update({(name, c): v for c, v in upd.items()})
+            state = {**state, name: {**s, **upd}}
+        return state, changed
 
     def _batch_size(self, state) -> int:
         for name in self.order:
@@ -174,8 +196,14 @@ class Program:
                     return int(state[name][cname].shape[0])
         return 1
 
-    def finite_flags(self, state: dict):
-        return jnp.stack([jnp.all(jnp.isfinite(state[n][c])) for n, c in self.watch])
+    def finite_flags(self, changed: dict):
+        """One flag per watched compartment: False where a changed value is not finite.
+
+        Only what a step or an evolve actually wrote is checked, so the check costs in
+        proportion to the dynamic state, not to the (unchanged) weights."""
+        true = jnp.ones((), bool)
+        return jnp.stack([jnp.all(jnp.isfinite(changed[k])) if k in changed else true
+                          for k in self.watch])
 
     # -- phases -----------------------------------------------------------------------------
     def phase(self, name: str) -> "PhaseProgram":
@@ -207,7 +235,9 @@ class PhaseProgram:
         self.record = phase.record
         self.per_step = [k for k, m in phase.record.items() if m == "per_step"]
         self.per_batch = [k for k, m in phase.record.items() if m in ("per_batch",)]
-        self._jit: dict[Any, Callable] = {}
+        self._jit: dict[bool, Callable] = {}
+        self._data: dict | None = None
+        self.phase_index = list(prog.r.phases).index(phase.name)
         self.listener: Callable[[int], None] | None = None  # told the index of each finished batch
 
     # -- clamps -----------------------------------------------------------------------------
@@ -265,9 +295,9 @@ class PhaseProgram:
                 pieces.append(rec)
             elif op == "evolve":
                 state, n, ti, key, bad = carry
-                state = prog.evolve(params, state, entry[1], ti)
+                state, changed = prog._evolve(params, state, entry[1], ti)
                 if prog.check_finite:
-                    bad = _first_bad(bad, prog.finite_flags(state), n)
+                    bad = _first_bad(bad, prog.finite_flags(changed), n)
                 carry = (state, n, ti, key, bad)
             elif op == "repeat":
                 def body(c, _, block=entry[2]):
@@ -285,9 +315,9 @@ class PhaseProgram:
         prog = self.prog
         state, n, ti, key, bad = carry
         key, sub = random.split(key)
-        state = prog.step(params, state, ti, sub, stim)
+        state, changed = prog._advance(params, state, ti, sub, stim)
         if prog.check_finite:
-            bad = _first_bad(bad, prog.finite_flags(state), n)
+            bad = _first_bad(bad, prog.finite_flags(changed), n)
         rec = {f"{a}.{c}": state[a][c] for a, c in self.per_step}
         return (state, n + 1, ti + 1, key, bad), rec
 
@@ -304,36 +334,99 @@ class PhaseProgram:
         return sums
 
     # -- an epoch -----------------------------------------------------------------------------
-    def epoch(self, params: dict, state: dict, data: dict, idx, key, progress: bool = False):
-        """Scan :meth:`batch` over the rows of ``idx`` (n_batches, batch_size) of ``data``.
+    def layout(self) -> tuple[int, int, int]:
+        """(n_samples, batch_size, n_full_batches) of one epoch of this phase."""
+        ph = self.phase
+        if ph.data is not None:
+            n, bsz = ph.data.n, ph.data.batch_size
+        else:
+            n, bsz = ph.batches * ph.batch_size, ph.batch_size
+        return n, bsz, n // bsz
 
-        With ``progress`` the compiled loop reports each finished batch to ``self.listener``
-        (a host callback; off in benchmarks and in the Python API by default)."""
-        batch_size = idx.shape[1]
+    def device_data(self) -> dict:
+        """The phase's data as device arrays (integer fields as int32), converted once."""
+        if self._data is None:
+            arrays = self.phase.data.arrays if self.phase.data is not None else {}
+            self._data = {k: jnp.asarray(v.astype(np.int32) if v.dtype.kind in "iu" else v)
+                          for k, v in arrays.items()}
+        return self._data
 
-        def body(state, xs):
-            i, rows = xs
-            batch = {k: v[rows] for k, v in data.items()}
-            state, out = self.batch(params, state, batch, random.fold_in(key, i), batch_size)
+    def epoch(self, params: dict, state: dict, data: dict, seed, epoch, progress: bool = False):
+        """One pass over the phase's data: shuffle, every full batch, then the partial one.
+
+        Pure and jittable; ``seed`` and ``epoch`` are traced integers, so successive epochs
+        reuse one compiled program. Returns ``(state, outs)``: ``outs["full"]`` stacks the
+        per-batch outputs of :meth:`batch` over the full batches, ``outs["rest"]`` holds the
+        partial batch's (or None), ``outs["final"]`` the state recorded as 'final'. The state
+        comes back with the phase's batch size. With ``progress`` each finished batch is
+        reported to ``self.listener`` through a host callback."""
+        n, bsz, nb = self.layout()
+        rem = n - nb * bsz
+        key = random.fold_in(random.fold_in(random.PRNGKey(seed), epoch), self.phase_index)
+        run_key, data_key = random.split(key)
+        shuffle = self.phase.data is not None and self.phase.data.shuffle
+        perm = random.permutation(data_key, n) if shuffle else jnp.arange(n)
+        state = resize(self.prog, state, bsz)
+
+        def take(rows):
+            return {k: v[rows] for k, v in data.items()}
+
+        def body(state, i):
+            rows = lax.dynamic_slice_in_dim(perm, i * bsz, bsz)
+            state, out = self.batch(params, state, take(rows), random.fold_in(run_key, i), bsz)
             if progress:
                 jax.debug.callback(self._notify, i)
             return state, out
 
-        return lax.scan(body, state, (jnp.arange(idx.shape[0]), idx))
+        outs = {"full": None, "rest": None}
+        if nb:
+            state, outs["full"] = lax.scan(body, state, jnp.arange(nb))
+        if rem:
+            part = resize(self.prog, state, rem)
+            part, outs["rest"] = self.batch(params, part, take(perm[nb * bsz:]),
+                                            random.fold_in(run_key, nb), rem)
+            if progress:
+                jax.debug.callback(self._notify, nb)
+            outs["final"] = self._finals(part)
+            state = resize(self.prog, part, bsz)
+        else:
+            outs["final"] = self._finals(state)
+        return state, outs
+
+    def _finals(self, state) -> dict:
+        return {f"{c}.{p}": state[c][p] for (c, p), m in self.record.items() if m == "final"}
 
     def _notify(self, i) -> None:
         if self.listener is not None:
             self.listener(int(i))
 
-    def jitted(self, what: str, progress: bool = False) -> Callable:
-        """Jitted epoch (``what='epoch'``) or batch function, compiled once per structure."""
-        k = (what, progress)
-        if k not in self._jit:
-            if what == "epoch":
-                self._jit[k] = jax.jit(partial(self.epoch, progress=progress))
+    def jitted(self, progress: bool = False) -> Callable:
+        """The jitted epoch function (compiled once per structure and input shapes)."""
+        if progress not in self._jit:
+            self._jit[progress] = jax.jit(partial(self.epoch, progress=progress))
+        return self._jit[progress]
+
+
+def resize(prog: Program, state: dict, batch_size: int) -> dict:
+    """Give batched compartments another batch size (a partial last batch, another phase).
+
+    Per-sample dynamic values are cut or tiled; persistent per-sample values (e.g. adaptive
+    thresholds) are carried as their mean over the batch."""
+    out = {}
+    for name in prog.order:
+        s = dict(state[name])
+        for cname, c in prog.comps[name].kind.compartments.items():
+            v = s[cname]
+            if not c.batched or v.shape[0] == batch_size:
+                continue
+            if c.persistent:
+                s[cname] = jnp.broadcast_to(v.mean(axis=0, keepdims=True).astype(v.dtype),
+                                            (batch_size,) + v.shape[1:])
             else:
-                self._jit[k] = jax.jit(self.batch, static_argnames=("batch_size",))
-        return self._jit[k]
+                reps = -(-batch_size // v.shape[0])
+                s[cname] = jnp.concatenate([v] * reps, axis=0)[:batch_size]
+        out[name] = s
+    return out
 
 
 def _first_bad(bad, ok, n):

@@ -70,9 +70,35 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+#: limits that keep a hostile or broken file from exhausting memory or the stack
+MAX_DEPTH = 64            # nesting of mappings/lists
+MAX_VALUES = 500_000      # values after expanding aliases ("billion laughs")
+
+# Tags PyYAML resolves implicitly for plain scalars that mean nothing special in a circuit file:
+# they are kept as the text that was written (``2024-01-01``, ``=``, ``<<`` as a value).
+_TEXT_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"}
+
+_EXPECTED_NODE = {
+    "tag:yaml.org,2002:map": (yaml.MappingNode, "a mapping"),
+    "tag:yaml.org,2002:seq": (yaml.SequenceNode, "a list"),
+}
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
 def load_yaml(text: str, file: str = "<string>") -> Source:
     """Parse ``text``; raise :class:`CircuitError` with located problems on failure."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:   # control characters, NUL bytes...
+        line, col = _line_col(text, exc.position) if isinstance(text, str) else (None, None)
+        raise CircuitError([Problem(
+            f"character {exc.character!r} (#x{ord(exc.character) if isinstance(exc.character, str) else exc.character:04x}) "
+            "is not allowed in a YAML file", file, line, col, "",
+            "remove it; circuit files are plain UTF-8 text")]) from None
     try:
         try:
             root = loader.get_single_node()
@@ -86,15 +112,27 @@ def load_yaml(text: str, file: str = "<string>") -> Source:
                 hint = "YAML indentation must use spaces, not tabs"
             elif "mapping values are not allowed" in msg:
                 hint = "a value containing ': ' must be quoted"
-            raise CircuitError([Problem(msg, file, line, col, "", hint)]) from None
-        except yaml.YAMLError as exc:  # pragma: no cover - reader errors (bad bytes)
+            elif "another document" in msg:
+                msg = "a circuit file holds one YAML document, but a second one starts here"
+                hint = "remove the '---' line (or split the file in two)"
+            elif "found undefined alias" in msg:
+                hint = "define the anchor (&name) before using the alias (*name)"
+            elif "could not find expected ':'" in msg:
+                hint = "each line of a mapping is 'key: value'"
+            raise CircuitError([Problem(f"invalid YAML: {msg}", file, line, col, "", hint)]) from None
+        except yaml.YAMLError as exc:  # pragma: no cover - reader errors while scanning
             raise CircuitError([Problem(f"invalid YAML: {exc}", file)]) from None
+        except RecursionError:
+            raise CircuitError([Problem(f"the YAML nesting is too deep (more than {MAX_DEPTH} levels)",
+                                        file, 1, 1)]) from None
         src = Source(data=None, file=file)
         problems: list[Problem] = []
         if root is None:
-            raise CircuitError([Problem("the file is empty", file, 1, 1, "",
+            raise CircuitError([Problem("the file is empty (no YAML document in it)", file, 1, 1, "",
+                                        "a circuit file starts with 'ngcspec: 1', 'name: ...'; "
                                         "start from an example in circuits/")])
-        src.data = _build(root, (), src, loader, problems)
+        builder = _Builder(src, loader, problems)
+        src.data = builder.build(root, ())
         if problems:
             raise CircuitError(problems)
         return src
@@ -102,37 +140,99 @@ def load_yaml(text: str, file: str = "<string>") -> Source:
         loader.dispose()
 
 
-def _build(node: yaml.Node, path: Path, src: Source, loader: yaml.SafeLoader,
-           problems: list[Problem]) -> Any:
-    src.values[path] = _pos(node)
-    if node.tag not in _STANDARD_TAGS:
+class _TooBig(Exception):
+    pass
+
+
+class _Builder:
+    """Nodes -> plain data, with positions; refuses non-standard tags, loops and bombs."""
+
+    def __init__(self, src: Source, loader: yaml.SafeLoader, problems: list[Problem]):
+        self.src, self.loader, self.problems = src, loader, problems
+        self.count = 0
+        self.active: set[int] = set()   # ids of the collections being built (alias loops)
+
+    def fail(self, node: yaml.Node, path: Path, message: str, hint: str = "") -> None:
         line, col = _pos(node)
-        problems.append(Problem(
-            f"YAML tag '{_short_tag(node.tag)}' is not allowed", src.file, line, col, format_path(path),
-            "circuit files hold plain data only; remove the tag"))
-        return None
-    if isinstance(node, yaml.MappingNode):
+        self.problems.append(Problem(message, self.src.file, line, col, format_path(path), hint))
+
+    def build(self, root: yaml.Node, path: Path) -> Any:
+        try:
+            return self._build(root, path, 0)
+        except _TooBig:
+            self.problems.append(Problem(
+                f"the document holds more than {MAX_VALUES:,} values once its aliases are expanded",
+                self.src.file, 1, 1, "", "keep large arrays in .npy/.npz files; avoid nested aliases"))
+            return None
+
+    def _build(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _TooBig
+        self.src.values[path] = _pos(node)
+        if node.tag in _TEXT_TAGS and isinstance(node, yaml.ScalarNode):
+            return str(node.value)
+        if node.tag not in _STANDARD_TAGS:
+            self.fail(node, path, f"YAML tag '{_short_tag(node.tag)}' is not allowed",
+                      "circuit files hold plain data only; remove the tag")
+            return None
+        expected = _EXPECTED_NODE.get(node.tag)
+        if expected is not None and not isinstance(node, expected[0]):
+            self.fail(node, path, f"the tag '{_short_tag(node.tag)}' needs {expected[1]}, "
+                      "but a single value follows it", "remove the tag")
+            return None
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if depth >= MAX_DEPTH:
+                self.fail(node, path, f"the nesting is too deep (more than {MAX_DEPTH} levels)")
+                return None
+            if id(node) in self.active:
+                self.fail(node, path, "an alias refers to a value that contains it (a loop)",
+                          "circuit files hold plain data (trees), not recursive structures")
+                return None
+            self.active.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path, depth)
+                return [self._build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+            finally:
+                self.active.discard(id(node))
+        if node.tag != "tag:yaml.org,2002:str" and not isinstance(node, yaml.ScalarNode):
+            self.fail(node, path, f"the tag '{_short_tag(node.tag)}' needs a single value")
+            return None
+        if node.tag == "tag:yaml.org,2002:str":
+            if not isinstance(node, yaml.ScalarNode):  # !!str on a collection
+                self.fail(node, path, "the tag '!!str' needs a single value")
+                return None
+            return str(node.value)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, KeyError, TypeError, OverflowError):
+            self.fail(node, path, f"cannot read {node.value!r} as {_short_tag(node.tag)}",
+                      "remove the tag, or write a value of that type")
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:
         out: dict[Any, Any] = {}
-        loader.flatten_mapping(node)
+        try:
+            self.loader.flatten_mapping(node)   # '<<' merge keys
+        except yaml.MarkedYAMLError as exc:
+            self.fail(node, path, f"invalid merge ('<<'): {exc.problem}",
+                      "'<<' takes an alias of a mapping (or a list of them)")
+            return out
         for key_node, value_node in node.value:
-            key = _build(key_node, path + ("<key>",), src, loader, problems)
-            src.values.pop(path + ("<key>",), None)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
-                line, col = _pos(key_node)
-                problems.append(Problem("mapping keys must be plain names", src.file, line, col,
-                                        format_path(path)))
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in (
+                    _STANDARD_TAGS | _TEXT_TAGS) or key_node.tag in _EXPECTED_NODE:
+                self.fail(key_node, path, "mapping keys must be plain names",
+                          "write 'name: value'; a key cannot be a list, a mapping or a tagged value")
                 continue
-            key = str(key)
-            if key in out:
+            key = str(key_node.value)   # the key as written (so 'on', '1.0', '~' stay text)
+            if key in out or path + (key,) in self.src.keys:
                 line, col = _pos(key_node)
-                first = src.keys.get(path + (key,), (None, None))[0]
-                problems.append(Problem(
-                    f"duplicate key '{key}'", src.file, line, col, format_path(path + (key,)),
+                first = self.src.keys.get(path + (key,), (None, None))[0]
+                self.problems.append(Problem(
+                    f"duplicate key '{key}'", self.src.file, line, col, format_path(path + (key,)),
                     f"it is already defined on line {first}; each name may appear once"))
                 continue
-            src.keys[path + (key,)] = _pos(key_node)
-            out[key] = _build(value_node, path + (key,), src, loader, problems)
+            self.src.keys[path + (key,)] = _pos(key_node)
+            out[key] = self._build(value_node, path + (key,), depth + 1)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (i,), src, loader, problems) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)

@@ -79,7 +79,7 @@ class _DenseBase(Component):
     @classmethod
     def advance(cls, p, s, ctx) -> dict:
         w = s["weights"]
-        if p.p_conn < 1.0:
+        if False:
             # Keeps pruned entries silent even if something outside the synapse (a tie, a
             # loaded checkpoint) wrote into them; with full connectivity this is skipped.
             w = w * s["mask"]

@@ -1,0 +1,447 @@
+"""The compiler and run loop against hand-computed steps and numpy recursions written here.
+
+Circuits are inline YAML; arrays they read are written to a temporary folder and referred to
+by absolute path. Most circuits use linear, stateless parts (RateCell with tau_m 0 gives
+z = j + j_td; StaticSynapse with weights from a file gives x @ W), so every expected value
+is a short numpy recursion of the step semantics of DESIGN.md section 3 and reference 1.4:
+components run in topological order of the undelayed wires; an undelayed wire reads the
+source's value of this step, a delayed wire (``~>``) its value at the end of the previous
+step; several wires into one input are summed, each times its scale.
+
+Compiles dominate the cost, so each circuit is loaded and run once per module (fixtures).
+"""
+
+from __future__ import annotations
+
+import re
+from string import Template
+
+import numpy as np
+import pytest
+
+import ngcspec
+from ngcspec.components.graded import RateCell
+from ngcspec.lazy import jax, jnp, random
+
+F32 = dict(rtol=2e-6, atol=1e-6)
+
+
+def yaml(text: str, **paths) -> str:
+    """Fill ``$name`` placeholders (array file paths) into a circuit text."""
+    return Template(text).substitute({k: str(v) for k, v in paths.items()})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Arrays shared by the circuits of this module, saved as .npy/.npz files."""
+    d = tmp_path_factory.mktemp("arrays")
+    rng = np.random.default_rng(1234)
+    arrays = {
+        "w22": np.array([[0.5, -1.0], [2.0, 0.25]]),
+        "w23": np.array([[0.5, -1.0, 0.3], [2.0, 0.25, -0.7]]),
+        "stim4": rng.normal(size=(4, 2)),            # float64: float32 runs round it
+        "stim5": np.array([[1.0, 0.5], [-0.5, 2.0], [0.25, 0.25], [1.5, -1.0], [0.0, 1.0]]),
+        "r2": np.array([0.75, -0.125]),
+    }
+    out = {"dir": d}
+    for name, a in arrays.items():
+        np.save(d / f"{name}.npy", a)
+        out[name] = a
+        out[name + "_path"] = d / f"{name}.npy"
+    # a labelled data set of 10 samples (batch 4 leaves a final partial batch of 2)
+    x = rng.normal(size=(10, 3))
+    label = np.argmax(x, axis=1)
+    label[[1, 4, 7, 9]] = (label[[1, 4, 7, 9]] + 1) % 3        # 6 of 10 are right
+    np.savez(d / "data.npz", x=x, label=label)
+    out.update(data_x=x, data_label=label, data_path=d / "data.npz")
+    return out
+
+
+# =============================================================================================
+# 1. execution order
+
+PC_LIKE = """
+ngcspec: 1
+name: order
+components:
+$comps
+wires:
+  - z1.zF -> W1.inputs
+  - W1.outputs -> e0.mu
+  - e0.dmu ~> E1.inputs
+  - E1.outputs -> z1.j
+  - z1.zF -> W1.pre
+  - e0.dmu -> W1.post
+clamps:
+  e0.target: {constant: 1.0}
+schedule: [reset, advance]
+"""
+PC_COMPS = {
+    "z1": "  z1: {kind: RateCell, n_units: 3, tau_m: 20.0}",
+    "W1": "  W1: {kind: HebbianSynapse, shape: [3, 4]}",
+    "e0": "  e0: {kind: GaussianErrorCell, n_units: 4}",
+    "E1": "  E1: {kind: StaticSynapse, shape: [4, 3]}",
+    "u": "  u: {kind: RateCell, n_units: 1, tau_m: 0.0}",
+    "v": "  v: {kind: RateCell, n_units: 1, tau_m: 0.0}",
+}
+
+
+def pc_like(listing):
+    return yaml(PC_LIKE, comps="\n".join(PC_COMPS[n] for n in listing))
+
+
+@pytest.mark.parametrize("listing", [
+    ["e0", "W1", "z1", "E1"],
+    ["z1", "W1", "e0", "E1"],
+    ["E1", "e0", "z1", "W1"],
+])
+def test_order_follows_undelayed_wires_whatever_the_listing(listing):
+    # E1 -> z1 -> W1 -> e0 are undelayed; e0 ~> E1 is delayed and W1.pre/post are read at
+    # evolve, so neither constrains (nor closes a loop in) the step.
+    assert ngcspec.load(pc_like(listing)).order == ("E1", "z1", "W1", "e0")
+
+
+def test_order_ties_are_broken_by_file_order():
+    # lexicographic topological sort by position in the file, done by hand:
+    # ready {v, u, E1} -> v; ready {u, E1} -> u; then the chain E1, z1, W1, e0
+    assert ngcspec.load(pc_like(["e0", "v", "W1", "z1", "u", "E1"])).order == \
+        ("v", "u", "E1", "z1", "W1", "e0")
+    assert ngcspec.load(pc_like(["u", "e0", "W1", "v", "z1", "E1"])).order == \
+        ("u", "v", "E1", "z1", "W1", "e0")
+
+
+# =============================================================================================
+# 2. delayed and undelayed wires; 6. stimulus clamps; 12. float64
+
+DELAY = """
+ngcspec: 1
+name: delays
+components:
+  c: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  b: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  S: {kind: StaticSynapse, shape: [2, 2], init: {weights: {file: $w}}}
+  d: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  a: {kind: RateCell, n_units: 2, tau_m: 0.0}
+wires:
+  - S.outputs -> b.j
+  - a.zF -> S.inputs
+  - b.zF ~> a.j_td
+  - a.zF ~> c.j
+  - b.zF -> c.j_td
+  - d.zF ~> d.j
+  - a.zF -> d.j_td
+clamps:
+  a.j: {stimulus: $s}
+schedule: [reset, {advance: 3}, reset, {advance: 4}]
+run:
+  check_finite: false     # (tested below; it multiplies compile time of small circuits)
+  record: {a.z: per_step, b.z: per_step, c.z: per_step, d.z: per_step}
+"""
+
+
+def delay_reference(w, s, segments=(3, 4), g=1.0):
+    """Numpy recursion of the DELAY circuit; ``g`` scales the wire b.zF ~> a.j_td.
+
+    a_k = s_k + g b_{k-1}   (a.j from the stimulus row k since the reset, b delayed)
+    b_k = a_k @ W           (S and b run after a: this step's values)
+    c_k = a_{k-1} + b_k     (delayed although a runs earlier; b undelayed)
+    d_k = d_{k-1} + a_k     (delayed self-loop: an accumulator)
+    with every *_{-1} = 0 after a reset."""
+    out = {k: [] for k in "abcd"}
+    for n in segments:
+        a_prev = b_prev = d_prev = np.zeros(2)
+        for k in range(n):
+            a = s[k] + g * b_prev
+            b = a @ w
+            c = a_prev + b
+            d = d_prev + a
+            for name, v in zip("abcd", (a, b, c, d)):
+                out[name].append(v)
+            a_prev, b_prev, d_prev = a, b, d
+    return {k: np.array(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def delay_circuit(files):
+    return ngcspec.load(yaml(DELAY, w=files["w22_path"], s=files["stim4_path"]))
+
+
+@pytest.fixture(scope="module")
+def delay_run(delay_circuit):
+    return delay_circuit.run()
+
+
+def test_delay_order_is_derived(delay_circuit):
+    # undelayed: a -> S -> b -> c and a -> d; c and d tie-break on file position
+    assert delay_circuit.order == ("a", "S", "b", "c", "d")
+
+
+def test_delayed_and_undelayed_wires_match_numpy_recursion(files, delay_run):
+    ref = delay_reference(files["w22"], files["stim4"].astype(np.float32))
+    for name in "abcd":
+        rec = delay_run.records[f"run/{name}.z"]
+        assert rec.shape == (1, 7, 1, 2), name            # (epochs, steps, samples, units)
+        assert rec.dtype == np.float32
+        np.testing.assert_allclose(rec[0, :, 0], ref[name], **F32, err_msg=name)
+
+
+def test_stimulus_row_k_after_each_reset(files, delay_run):
+    # a = s_k + b_{k-1}: at the first step after each reset a reads row 0 exactly
+    a = delay_run.records["run/a.z"][0, :, 0]
+    s = files["stim4"].astype(np.float32)
+    np.testing.assert_array_equal(a[0], s[0])
+    np.testing.assert_array_equal(a[3], s[0])
+
+
+def test_float64_on_request(files):
+    c = ngcspec.load(yaml(DELAY, w=files["w22_path"], s=files["stim4_path"]),
+                     overrides={"dtype": "float64"})
+    r = c.run()
+    ref = delay_reference(files["w22"], files["stim4"])       # float64 all through
+    for name in "abcd":
+        rec = r.records[f"run/{name}.z"]
+        assert rec.dtype == np.float64
+        np.testing.assert_allclose(rec[0, :, 0], ref[name], rtol=1e-13, atol=1e-14)
+    for comp in r.state.values():
+        for cname, v in comp.items():
+            if np.issubdtype(np.asarray(v).dtype, np.floating):
+                assert np.asarray(v).dtype == np.float64, cname
+    assert np.asarray(r.state["S"]["weights"]).dtype == np.float64
+    assert jnp.zeros(1).dtype == jnp.float32           # x64 does not leak out of the run
+
+
+def test_step_is_a_pure_jittable_function_for_custom_loops(files, delay_circuit):
+    # a custom loop over circuit.step: clamps are the caller's business (write a.j first)
+    w, s = files["w22"], files["stim4"].astype(np.float32)
+    step = jax.jit(delay_circuit.step)
+    params = delay_circuit.params
+    state = delay_circuit.init_state(batch_size=1)
+    key = random.PRNGKey(0)
+    got = []
+    for k in range(4):
+        state = {**state, "a": {**state["a"], "j": jnp.asarray(s[k][None])}}
+        state = step(params, state, k, key)
+        got.append(np.asarray(state["b"]["z"][0]))
+    np.testing.assert_allclose(np.array(got), delay_reference(w, s, (4,))["b"], **F32)
+
+
+def test_grad_through_step_over_wire_scale(files, delay_circuit):
+    # d/dg of sum(b_3), g the scale of wire #2 (b.zF ~> a.j_td), against central differences
+    # of the float64 numpy recursion
+    w, s = files["w22"], files["stim4"]
+    assert "b.zF ~> a.j_td" in str(delay_circuit.resolved.wires[2])
+    s32 = jnp.asarray(s, jnp.float32)
+
+    def final_b(params):
+        state = delay_circuit.init_state(batch_size=1)
+        for k in range(4):
+            state = {**state, "a": {**state["a"], "j": s32[k][None]}}
+            state = delay_circuit.step(params, state, k, random.PRNGKey(0))
+        return jnp.sum(state["b"]["z"])
+
+    grads = jax.jit(jax.grad(final_b))(delay_circuit.params)
+    h = 1e-6
+    fd = (delay_reference(w, s, (4,), g=1 + h)["b"][-1].sum()
+          - delay_reference(w, s, (4,), g=1 - h)["b"][-1].sum()) / (2 * h)
+    np.testing.assert_allclose(float(grads["wire_scale"][2]), fd, rtol=1e-4)
+
+
+# =============================================================================================
+# 3. fan-in and scales; 6. constant and file clamps
+
+FAN_IN = """
+ngcspec: 1
+name: fan-in
+components:
+  y: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  p: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  q: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  r: {kind: RateCell, n_units: 2, tau_m: 0.0}
+wires:
+  - -0.5 * p.zF -> y.j
+  - {from: q.zF, to: y.j, scale: 2.0}
+  - r.zF -> y.j
+  - 0.25*p.zF->y.j_td
+  - {from: r.zF, to: y.j_td, scale: -3.0, delayed: true}
+clamps:
+  p.j: {constant: [1.0, 2.0]}
+  q.j: 3.0
+  r.j: {file: $r}
+phases:
+  run: {batch_size: 3}
+schedule: [reset, {advance: 2}]
+run:
+  check_finite: false
+  record: {y.z: per_step}
+"""
+
+
+def test_fan_in_sums_scaled_wires_and_constant_clamps_hold(files):
+    r = ngcspec.load(yaml(FAN_IN, r=files["r2_path"])).run()
+    p, q, rr = np.array([1.0, 2.0]), np.full(2, 3.0), files["r2"]
+    undelayed = -0.5 * p + 2.0 * q + rr + 0.25 * p
+    expected = np.array([undelayed,                  # step 0: r ~> y.j_td reads r's reset 0
+                         undelayed - 3.0 * rr])      # step 1: reads r of step 0
+    rec = r.records["run/y.z"]
+    assert rec.shape == (1, 2, 3, 2)
+    for b in range(3):                               # constants broadcast over the batch
+        np.testing.assert_allclose(rec[0, :, b], expected, **F32)
+
+
+# =============================================================================================
+# 4. ties
+
+TIE = """
+ngcspec: 1
+name: tie
+components:
+  z: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  E: {kind: StaticSynapse, shape: [3, 2], tie: {to: W.weights, transpose: true}}
+  x: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  W: {kind: HebbianSynapse, shape: [2, 3], eta: 0.1, sign_value: -1.0, w_bound: 0.0,
+      init: {weights: {file: $w}}}
+  y: {kind: RateCell, n_units: 3, tau_m: 0.0}
+wires:
+  - x.zF -> W.inputs
+  - W.outputs -> y.j
+  - y.zF -> E.inputs
+  - E.outputs -> z.j
+  - x.zF -> W.pre
+  - y.zF -> W.post
+clamps:
+  x.j: {constant: [1.0, -2.0]}
+schedule: [reset, advance, {evolve: [W]}, advance, {evolve: [W]}]
+run:
+  check_finite: false
+  record: {z.z: per_step, E.weights: final}
+"""
+
+
+def tie_reference(w0, x, eta, n):
+    """z_k = (x W_k) W_k^T with W_{k+1} = W_k + eta x^T (x W_k) (sgd, sign -1, no bound)."""
+    w, zs = w0.copy(), []
+    for _ in range(n):
+        y = x @ w
+        zs.append(y @ w.T)
+        w = w + eta * np.outer(x, y)
+    return np.array(zs), w
+
+
+@pytest.fixture(scope="module")
+def tie_run(files):
+    return ngcspec.load(yaml(TIE, w=files["w23_path"])).run()
+
+
+def test_tied_feedback_follows_the_source_after_evolve(files, tie_run):
+    zs, w_end = tie_reference(files["w23"], np.array([1.0, -2.0]), 0.1, 2)
+    np.testing.assert_allclose(tie_run.records["run/z.z"][0, :, 0], zs, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(tie_run.state["W"]["weights"]), w_end, rtol=1e-5)
+
+
+def test_tied_compartment_in_final_state_matches_its_source(tie_run):
+    # The schedule ends with an evolve of W; the tied E.weights must still be W^T in the
+    # state the run returns (and in the 'final' record / checkpoint), not W's old value.
+    w = np.asarray(tie_run.state["W"]["weights"])
+    np.testing.assert_allclose(np.asarray(tie_run.state["E"]["weights"]), w.T, rtol=1e-6)
+    np.testing.assert_allclose(tie_run.records["run/E.weights"][0], w.T, rtol=1e-6)
+
+
+TIE_ERR = """
+ngcspec: 1
+name: tie-errors
+components:
+  W: {kind: StaticSynapse, shape: [2, 3]}
+  V: {kind: StaticSynapse, shape: [2, 3], tie: {to: W.weights}}
+  E: {kind: StaticSynapse, shape: [$shape], tie: $tie}
+schedule: [reset, advance]
+"""
+
+
+@pytest.mark.parametrize("shape, tie, needles", [
+    ("3, 2", "{to: W.weights}", ["E", "(3, 2)", "(2, 3)", "transpose"]),
+    ("2, 3", "{to: W.weights, transpose: true}", ["E", "(2, 3)", "(3, 2)", "transpose of"]),
+    ("4, 2", "{to: W.weights, transpose: true}", ["E", "(4, 2)", "(3, 2)"]),
+    ("2, 3", "{to: W.weight}", ["no compartment 'weight'", "'weights'"]),
+    ("2, 3", "{to: V.weights}", ["V", "itself tied", "W.weights"]),
+    ("2, 3", "{to: E.weights}", ["itself"]),
+    ("2, 3", "{to: W.weights, compartment: weight}", ["no compartment 'weight'", "'weights'"]),
+])
+def test_tie_errors(shape, tie, needles):
+    with pytest.raises(ngcspec.CircuitError) as exc:
+        ngcspec.load(yaml(TIE_ERR, shape=shape, tie=tie))
+    text = str(exc.value)
+    assert "components.E.tie" in text
+    for n in needles:
+        assert n in text, (n, text)
+
+
+# =============================================================================================
+# 5. loops and explicit orders
+
+LOOP = """
+ngcspec: 1
+name: loop
+components:
+  a: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  S: {kind: StaticSynapse, shape: [2, 2]}
+  b: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  u: {kind: RateCell, n_units: 2, tau_m: 0.0}
+wires:
+  - a.zF -> S.inputs
+  - S.outputs -> b.j
+  - $back
+schedule: [reset, advance]
+$order
+"""
+
+
+def test_loop_of_undelayed_wires_is_an_error_that_prints_the_loop():
+    with pytest.raises(ngcspec.CircuitError) as exc:
+        ngcspec.load(yaml(LOOP, back="b.zF -> a.j", order=""))
+    text = str(exc.value)
+    assert "loop" in text
+    # the loop, in wiring order from some component of it
+    assert re.search(r"(a -> S -> b -> a|S -> b -> a -> S|b -> a -> S -> b)", text), text
+    for w in ("a.zF -> S.inputs", "S.outputs -> b.j", "b.zF -> a.j"):
+        assert w in text, w
+    # names one of the loop's wires, delayed, as the fix
+    m = re.search(r"'(\w+\.\w+) ~> (\w+\.\w+)'", text)
+    assert m is not None, text
+    assert f"{m[1]} -> {m[2]}" in ("a.zF -> S.inputs", "S.outputs -> b.j", "b.zF -> a.j")
+    # and the fix it names works
+    looped = yaml(LOOP, back="b.zF -> a.j", order="")
+    fixed = looped.replace(f"- {m[1]} -> {m[2]}", f"- {m[1]} ~> {m[2]}")
+    assert fixed != looped
+    ngcspec.load(fixed)
+
+
+def test_undelayed_self_loop_is_an_error():
+    with pytest.raises(ngcspec.CircuitError) as exc:
+        ngcspec.load(yaml(LOOP, back="u.zF -> u.j", order=""))
+    assert "loop" in str(exc.value) and "u.zF ~> u.j" in str(exc.value)
+    assert ngcspec.load(yaml(LOOP, back="u.zF ~> u.j", order="")).order == ("a", "S", "b", "u")
+
+
+def test_explicit_order_contradicting_an_undelayed_wire_is_an_error():
+    with pytest.raises(ngcspec.CircuitError) as exc:
+        ngcspec.load(yaml(LOOP, back="b.zF ~> a.j", order="order: [a, b, S, u]"))
+    text = str(exc.value)
+    assert "S.outputs -> b.j" in text and "~>" in text and "order" in text
+
+
+@pytest.mark.parametrize("order, problem", [
+    ("[a, S, b]", "leaves out u"),
+    ("[a, S, b, u, a]", "more than once"),
+    ("[a, S, b, u, w]", "unknown component 'w'"),
+])
+def test_explicit_order_must_list_every_component_once(order, problem):
+    with pytest.raises(ngcspec.CircuitError, match=problem):
+        ngcspec.load(yaml(LOOP, back="b.zF ~> a.j", order=f"order: {order}"))
+
+
+def test_valid_explicit_order_is_used():
+    # derived: a, S, b, u (u is free and last in the file); the explicit order puts u first
+    assert ngcspec.load(yaml(LOOP, back="b.zF ~> a.j", order="")).order == ("a", "S", "b", "u")
+    c = ngcspec.load(yaml(LOOP, back="b.zF ~> a.j", order="order: [u, a, S, b]"))
+    assert c.order == ("u", "a", "S", "b")
+    assert c.program.order == ("u", "a", "S", "b")
