@@ -30,6 +30,7 @@ Runs unchanged on CPU or GPU: JAX picks the backend.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -185,6 +186,27 @@ def timed(fn, *args):
     return time.perf_counter() - t, out
 
 
+def epoch_program(circuit, state, data, idx):
+    """The phase's jitted epoch function and its arguments (no shuffle, seed 0, epoch 0)."""
+    import jax
+    pp = circuit.program.phase("train")
+    params = circuit.params
+    if "seed" in inspect.signature(pp.epoch).parameters:   # epoch(params, state, data, seed, epoch)
+        return pp.jitted(), (params, state, pp.device_data(), 0, 0)
+    # older form: epoch(params, state, data, idx, key)
+    return pp.jitted("epoch"), (params, state, data, idx, jax.random.PRNGKey(0))
+
+
+def compile_timed(fn, args):
+    """``fn.lower(*args).compile()`` and its wall/CPU times."""
+    t, c = time.perf_counter(), time.process_time()
+    lowered = fn.lower(*args)
+    t_lower = time.perf_counter() - t
+    compiled = lowered.compile()
+    return compiled, {"trace_lower_s": t_lower, "total_s": time.perf_counter() - t,
+                      "total_cpu_s": time.process_time() - c}
+
+
 def rel_err(a, b) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
@@ -200,7 +222,23 @@ def versions() -> dict:
     except Exception:  # pragma: no cover
         ngc_version = getattr(ngcspec, "__version__", "?")
     return {"python": platform.python_version(), "jax": jax.__version__,
-            "jaxlib": jaxlib.__version__, "numpy": np.__version__, "ngcspec": ngc_version}
+            "jaxlib": jaxlib.__version__, "numpy": np.__version__, "ngcspec": ngc_version,
+            "ngcspec_source": source_revision(Path(ngcspec.__file__).parent)}
+
+
+def source_revision(folder: Path) -> str:
+    """Where ngcspec was imported from, and its git commit (+dirty) when in a checkout."""
+    import subprocess
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder,
+                             capture_output=True, text=True, timeout=10)
+        if rev.returncode != 0:
+            return str(folder)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=folder,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{folder} @ {rev.stdout.strip()}{' (uncommitted changes)' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return str(folder)
 
 
 def machine() -> dict:
@@ -226,7 +264,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="short run (fewer batches and repeats)")
     ap.add_argument("--json", metavar="OUT", help="write the results to this JSON file")
     ap.add_argument("--batches", type=int, help="batches per epoch call (default 16, quick 4)")
-    ap.add_argument("--repeats", type=int, help="timed calls per variant (default 9, quick 3)")
+    ap.add_argument("--repeats", type=int, help="timed calls per variant (default 11, quick 3)")
     ap.add_argument("--loop-batches", type=int,
                     help="batches timed in the per-step Python loop (default 4, quick 2)")
     ap.add_argument("--batch-size", type=int, default=64)
@@ -234,7 +272,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     K = args.batches or (4 if args.quick else 16)
-    R = args.repeats or (3 if args.quick else 9)
+    R = args.repeats or (3 if args.quick else 11)
     KL = args.loop_batches or (2 if args.quick else 4)
     B, T = args.batch_size, args.steps
     eta, tau_m, dt = 1e-5, 20.0, 1.0
@@ -244,6 +282,10 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import ngcspec
 
+    try:  # compile times below are cold compiles: no persistent XLA cache
+        jax.config.update("jax_enable_compilation_cache", False)
+    except Exception:  # pragma: no cover - older or newer JAX without the flag
+        pass
     info = {"machine": machine(), "versions": versions(),
             "config": {"sizes": SIZES, "batch_size": B, "steps_per_batch": T,
                        "batches_per_call": K, "repeats": R, "loop_batches": KL,
@@ -264,10 +306,10 @@ def main(argv=None) -> int:
         circuits[check] = ngcspec.load(path)
 
     c = circuits[True]
-    arrays = c.resolved.phases["train"].data.arrays
+    pp = c.program.phase("train")
     data = {k: jnp.asarray(v.astype(np.int32) if v.dtype.kind in "iu" else v)
-            for k, v in arrays.items()}
-    idx = jnp.arange(K * B, dtype=jnp.int32).reshape(K, B)
+            for k, v in c.resolved.phases["train"].data.arrays.items()}
+    idx = jnp.arange(K * B, dtype=jnp.int32).reshape(K, B)  # no shuffle: batches in file order
     key = jax.random.PRNGKey(0)
     state0 = c.init_state()          # both variants share structure and initial values
     params = c.params
@@ -275,26 +317,19 @@ def main(argv=None) -> int:
 
     # -- compile ----------------------------------------------------------------------------
     compile_s = {}
-    fns = {}
+    fns, epoch_args = {}, {}
     for check, name in ((True, "ngcspec"), (False, "ngcspec_nocheck")):
-        fn = circuits[check].program.phase("train").jitted("epoch")
-        t = time.perf_counter()
-        lowered = fn.lower(params, state0, data, idx, key)
-        t_lower = time.perf_counter() - t
-        fns[name] = lowered.compile()
-        compile_s[name] = {"trace_lower_s": t_lower, "total_s": time.perf_counter() - t}
+        fn, epoch_args[name] = epoch_program(circuits[check], state0, data, idx)
+        fns[name], compile_s[name] = compile_timed(fn, epoch_args[name])
     hand = make_hand_epoch(T, dt, tau_m, eta)
-    t = time.perf_counter()
-    lowered = hand.lower(w0, data["x"], data["y"], idx)
-    t_lower = time.perf_counter() - t
-    fns["hand"] = lowered.compile()
-    compile_s["hand"] = {"trace_lower_s": t_lower, "total_s": time.perf_counter() - t}
+    fns["hand"], compile_s["hand"] = compile_timed(hand, (w0, data["x"], data["y"], idx))
     for k, v in compile_s.items():
-        print(f"compile {k:16s} {v['total_s']:7.2f} s (trace+lower {v['trace_lower_s']:.2f} s)")
+        print(f"compile {k:16s} {v['total_s']:7.2f} s wall, {v['total_cpu_s']:6.2f} s CPU "
+              f"(trace+lower {v['trace_lower_s']:.2f} s)")
 
     calls = {
-        "ngcspec": lambda: fns["ngcspec"](params, state0, data, idx, key),
-        "ngcspec_nocheck": lambda: fns["ngcspec_nocheck"](params, state0, data, idx, key),
+        "ngcspec": lambda: fns["ngcspec"](*epoch_args["ngcspec"]),
+        "ngcspec_nocheck": lambda: fns["ngcspec_nocheck"](*epoch_args["ngcspec_nocheck"]),
         "hand": lambda: fns["hand"](w0, data["x"], data["y"], idx),
     }
 
@@ -307,6 +342,7 @@ def main(argv=None) -> int:
     check = {}
     for name in ("ngcspec", "ngcspec_nocheck"):
         st, o = outs[name]
+        o = o.get("full", o)  # per-batch outputs stacked over the batches
         errs = {f"dW{i + 1}": rel_err(st[n]["weights"] - w0[i], wh[i] - w0[i])
                 for i, n in enumerate(("W1", "W2", "W3"))}
         errs["L3"] = rel_err(np.asarray(o["metrics"]["loss"][0]), L_hand)
@@ -342,9 +378,9 @@ def main(argv=None) -> int:
 
     # -- the per-step Python loop -------------------------------------------------------------
     cn = circuits[False]  # NaN checks live in the epoch program only; step is the same function
-    prog, pp = cn.program, cn.program.phase("train")
+    prog, ppn = cn.program, cn.program.phase("train")
     step = jax.jit(cn.step)
-    begin = jax.jit(lambda p, s, b: pp.apply_clamps(prog.reset(p, s, B), b))
+    begin = jax.jit(lambda p, s, b: ppn.apply_clamps(prog.reset(p, s, B), b))
     evolve = jax.jit(lambda p, s: prog.evolve(p, s, ("W1", "W2", "W3"), T))
     host_idx = np.asarray(idx)
     batches = [{k: v[host_idx[i]] for k, v in data.items()} for i in range(K)]
@@ -365,13 +401,16 @@ def main(argv=None) -> int:
     loop_err = max(rel_err(s_loop[n]["weights"] - w0[i], st[n]["weights"] - w0[i])
                    for i, n in enumerate(("W1", "W2", "W3")))
     print(f"per-step loop vs epoch program: max relative difference {loop_err:.1e}")
-    loop_times, fused_times = [], []
+    loop_times, fused_times, fused_nocheck_times = [], [], []
     n_loop_reps = max(3, R // 2)
-    for r in range(n_loop_reps):  # interleave with the fused program on the same batches
+    for r in range(n_loop_reps):  # interleaved with the fused programs
         loop_times.append(timed(loop, KL)[0] / (KL * T))
         fused_times.append(timed(calls["ngcspec"])[0] / steps_per_call)
+        fused_nocheck_times.append(timed(calls["ngcspec_nocheck"])[0] / steps_per_call)
     loop_step_s = statistics.median(loop_times)
     ratios["loop_over_ngcspec"] = statistics.median(a / b for a, b in zip(loop_times, fused_times))
+    ratios["loop_over_ngcspec_nocheck"] = statistics.median(
+        a / b for a, b in zip(loop_times, fused_nocheck_times))
 
     # -- Circuit.run end to end ----------------------------------------------------------------
     run_times = []

@@ -53,23 +53,29 @@ def validate(
     if fmt not in ("text", "json", "github"):
         raise UsageError(f"--format {fmt!r}: use text, json or github")
     problems: list[Problem] = []
+    bad_files = 0
+    internal = False
     for f in files:
+        before = len(problems)
         try:
             resolve_file(f)
         except CircuitError as exc:
             problems += exc.problems
         except NgcspecError as exc:
             problems.append(Problem(str(exc), str(f)))
+        except Exception as exc:  # a bug in ngcspec: report it, and still check the other files
+            internal = True
+            problems.append(Problem(_internal_error(exc), str(f)))
+        bad_files += len(problems) > before
     if fmt == "json":
         print(format_problems(problems, "json"))
     elif problems:
         print(format_problems(problems, fmt))
     if fmt == "text":
-        bad = len({p.file for p in problems})
-        msg = f"{len(files) - bad} of {len(files)} file(s) valid" + (
+        msg = f"{len(files) - bad_files} of {len(files)} file(s) valid" + (
             f", {len(problems)} error(s)" if problems else "")
-        err.print(msg)
-    raise typer.Exit(1 if problems else 0)
+        err.print(msg, markup=False)
+    raise typer.Exit(3 if internal else 1 if problems else 0)
 
 
 @app.command()
@@ -233,26 +239,54 @@ def data() -> None:
     out.print(table)
 
 
+def _click_exceptions() -> tuple[type, ...]:
+    """click's exception base, wherever this typer gets click from (vendored or not)."""
+    import importlib
+
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(name).ClickException)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+def _internal_error(exc: BaseException) -> str:
+    """One paragraph for a bug in ngcspec itself; the traceback only with NGCSPEC_DEBUG=1."""
+    import os
+    import traceback
+
+    if os.environ.get("NGCSPEC_DEBUG"):
+        return "".join(traceback.format_exception(exc))
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" (in {Path(where.filename).name}:{where.lineno})" if where else ""
+    return (f"internal error: {type(exc).__name__}: {exc}{at}\n"
+            "    this is a bug in ngcspec, not in your file; please report it with the file "
+            "that triggers it\n    (set NGCSPEC_DEBUG=1 to see the Python traceback)")
+
+
 def main() -> None:
+    """Entry point of ``ngc``: exit 0 (success), 1 (a user error, printed without a
+    traceback), 2 (bad command-line usage), 3 (a bug in ngcspec), 130 (interrupted)."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except NgcspecError as exc:
         err.print(str(exc), markup=False)
         sys.exit(2 if isinstance(exc, UsageError) else 1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted; nothing was written")
         sys.exit(130)
-    except Exception as exc:  # click usage errors come through here too
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        if isinstance(exc, _click_exceptions()):  # usage errors: bad options, missing arguments
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+        err.print(_internal_error(exc), markup=False)
+        sys.exit(3)
+    # without standalone mode, click returns the code of a typer.Exit instead of exiting
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

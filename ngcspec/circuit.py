@@ -6,11 +6,14 @@ compiled call (plus one for a final partial batch), so no per-step or per-batch 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import numpy as np
+
+from pydantic import ValidationError
 
 from ngcspec.compiler import PhaseProgram, Program, precision
 from ngcspec.errors import CircuitError, Problem, RunError, suggest
@@ -102,24 +105,37 @@ class Circuit:
     def with_params(self, **updates: Any) -> "Circuit":
         """A circuit with new numeric parameters, sharing the compiled program.
 
-        Keys are ``component__param`` or a mapping via ``with_params(**{"W1.eta": 0.01})``.
-        A structural change (shapes, names of functions) needs :func:`load` with overrides."""
+        ``circuit.with_params(**{"W1.eta": 0.01, "z1.prior.leak": 0.1, "dt": 0.5})``. A value
+        that changes the structure (e.g. RateCell's tau_m crossing 0) gets a new program; a
+        non-numeric parameter needs :func:`load` with ``overrides``."""
         params = jax.tree_util.tree_map(lambda x: x, self.params)
+        components = dict(self.resolved.components)
+        structural = False
         for key, value in updates.items():
-            comp, _, name = key.replace("__", ".").partition(".")
-            if comp == "dt" and not name:
-                params["dt"] = jnp.asarray(value, self.program.dtype)
+            if key == "dt":
+                with precision(self.program.dtype):
+                    params["dt"] = jnp.asarray(value, self.program.dtype)
                 continue
-            if comp not in self.resolved.components:
-                raise KeyError(f"unknown component {comp!r}; {suggest(comp, self.resolved.components)}")
+            comp, *path = key.replace("__", ".").split(".")
+            if comp not in components:
+                raise KeyError(f"unknown component {comp!r}; {suggest(comp, components)}")
+            rc = components[comp]
             leaves = params["components"][comp]
-            if name not in leaves:
-                numeric = list(numeric_leaves(self.resolved.components[comp].params))
-                raise KeyError(f"{comp}.{name} is not a numeric parameter (numeric: {numeric}); "
-                               "structural parameters need ngcspec.load(..., overrides=...)")
+            for part in path[:-1]:
+                leaves = leaves.get(part) if isinstance(leaves, dict) else None
+            if not path or not isinstance(leaves, dict) or not isinstance(leaves.get(path[-1]), jax.Array):
+                numeric = [".".join(p) for p in _leaf_paths(numeric_leaves(rc.params))]
+                raise KeyError(f"{key} is not a numeric parameter of {comp} (numeric: {numeric}); "
+                               "other parameters need ngcspec.load(..., overrides=...)")
             with precision(self.program.dtype):
-                leaves[name] = jnp.asarray(value, self.program.dtype)
-        return Circuit(self.resolved, self.program, params)
+                leaves[path[-1]] = jnp.asarray(value, self.program.dtype)
+            model = _replace_nested(rc.params, path, float(value))
+            if rc.kind.structure(model) != rc.kind.structure(rc.params):
+                structural = True
+            components[comp] = dataclasses.replace(rc, params=model)
+        resolved = dataclasses.replace(self.resolved, components=components)
+        program = Program(resolved) if structural else self.program
+        return Circuit(resolved, program, params)
 
     # -- running ----------------------------------------------------------------------------
     def run(self, epochs: int | None = None, seed: int | None = None, state: dict | None = None,
@@ -184,10 +200,13 @@ class Circuit:
                 row = bad[b]
                 j = int(np.argmin(np.where(row >= 0, row, np.iinfo(np.int32).max)))
                 comp, part = self.program.watch[j]
+                steps_before, in_step = divmod(int(row[j]), 2)
+                when = f"at step {steps_before + 1}" if in_step else f"in the evolve after step {steps_before}"
                 raise RunError(
-                    f"non-finite value (NaN or Inf) in {comp}.{part} at step {int(row[j])} of batch "
-                    f"{batch0 + b} (phase '{pname}', epoch {epoch + 1}). Lower the learning rates "
-                    f"or dt, check the inputs, or set run.check_finite: false to let it through.")
+                    f"non-finite value (NaN or Inf) in {comp}.{part} {when} of batch "
+                    f"{batch0 + b + 1} (phase '{pname}', epoch {epoch + 1}; counting from 1). "
+                    "Lower the learning rates or dt, check the inputs, or set "
+                    "run.check_finite: false to let it through.")
             batch0 += nb
 
     def _metrics(self, ph, outs) -> dict[str, float]:
@@ -220,6 +239,27 @@ class Circuit:
                 axis = 1 if (mode == "per_step" and batched) else 0
                 recs[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
         return recs
+
+
+def _leaf_paths(tree, prefix=()):
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            yield from _leaf_paths(v, prefix + (k,))
+        else:
+            yield prefix + (k,)
+
+
+def _replace_nested(model, path, value):
+    """A copy of ``model`` with the field at ``path`` set to ``value``, validated again."""
+    data = model.model_dump(by_alias=False)
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    try:
+        return type(model).model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"{'.'.join(path)} = {value!r}: {exc.errors()[0]['msg']}") from None
 
 
 def _add_batch_axis(out):

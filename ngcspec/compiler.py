@@ -187,6 +187,10 @@ class Program:
                 upd[c] = normalize(upd.get(c, s[c]), rc.normalize)
             changed.update({(name, c): v for c, v in upd.items()})
             state = {**state, name: {**s, **upd}}
+        # compartments tied to what just learned follow it at once (records, checkpoints)
+        for name, rc in self.comps.items():
+            if rc.tie is not None and rc.tie.to.split(".")[0] in names:
+                state = self._tie(state, name)
         return state, changed
 
     def _batch_size(self, state) -> int:
@@ -261,8 +265,8 @@ class PhaseProgram:
         """Run the phase's schedule on one batch. Pure.
 
         Returns ``(state, out)`` with ``out`` = {"steps": per-step records (n_steps, ...),
-        "batch": per-batch records, "metrics": (sums, counts), "bad": first non-finite step
-        per watched compartment (-1 if none)}."""
+        "batch": per-batch records, "metrics": (sums, counts), "bad": first non-finite event
+        per watched compartment (-1 if none; see :func:`_first_bad`)}."""
         prog = self.prog
         stim = self.stimuli()
         state = self.apply_clamps(state, batch)
@@ -297,7 +301,7 @@ class PhaseProgram:
                 state, n, ti, key, bad = carry
                 state, changed = prog._evolve(params, state, entry[1], ti)
                 if prog.check_finite:
-                    bad = _first_bad(bad, prog.finite_flags(changed), n)
+                    bad = _first_bad(bad, prog.finite_flags(changed), 2 * n)
                 carry = (state, n, ti, key, bad)
             elif op == "repeat":
                 def body(c, _, block=entry[2]):
@@ -317,7 +321,7 @@ class PhaseProgram:
         key, sub = random.split(key)
         state, changed = prog._advance(params, state, ti, sub, stim)
         if prog.check_finite:
-            bad = _first_bad(bad, prog.finite_flags(changed), n)
+            bad = _first_bad(bad, prog.finite_flags(changed), 2 * n + 1)
         rec = {f"{a}.{c}": state[a][c] for a, c in self.per_step}
         return (state, n + 1, ti + 1, key, bad), rec
 
@@ -429,5 +433,9 @@ def resize(prog: Program, state: dict, batch_size: int) -> dict:
     return out
 
 
-def _first_bad(bad, ok, n):
-    return jnp.where((bad < 0) & ~ok, n, bad)
+def _first_bad(bad, ok, event):
+    """Remember, per watched compartment, the first event at which it stopped being finite.
+
+    Events are numbered 2k + 1 for step k (from 0) of a batch and 2k for an evolve after k
+    steps, so a weight that blows up in an evolve is reported before what it feeds."""
+    return jnp.where((bad < 0) & ~ok, event, bad)

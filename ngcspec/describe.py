@@ -24,13 +24,18 @@ def kind_table() -> Table:
     for col in ("kind", "family", "plastic", "summary"):
         table.add_column(col)
     for name, cls in sorted(kinds().items(), key=lambda kv: (kv[1].family, kv[0])):
-        table.add_row(name, cls.family, "yes" if cls.plastic else "", _summary(cls))
+        table.add_row(name, cls.family, "yes" if cls.plastic else "", Text(_summary(cls)))
     return table
 
 
 def _type_name(ann: Any) -> str:
-    text = getattr(ann, "__name__", None) or str(ann)
-    return text.replace("typing.", "").replace("ngcspec.components.", "")
+    import re
+    from typing import get_origin
+
+    text = str(ann) if get_origin(ann) is not None else getattr(ann, "__name__", str(ann))
+    text = re.sub(r"\b[\w.]+\.(\w+)", r"\1", text.replace("typing.", ""))
+    text = re.sub(r"Annotated\[([^,\]]+)(, [^\]]*)?\]", r"\1", text)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _default(field) -> str:
@@ -38,7 +43,8 @@ def _default(field) -> str:
         return "(required)"
     value = field.default if field.default_factory is None else field.default_factory()
     if hasattr(value, "model_dump"):
-        value = value.model_dump(exclude_defaults=False)
+        dumped = value.model_dump(exclude_defaults=True)
+        value = {**({"dist": value.dist} if hasattr(value, "dist") else {}), **dumped}
     return repr(value)
 
 
@@ -57,7 +63,8 @@ def describe_kind(name: str) -> Group:
     for col in ("name", "type", "default", "meaning"):
         params.add_column(col)
     for pname, typ, default, doc, traced in parameter_rows(cls):
-        params.add_row(pname, typ + (" (traced)" if traced else ""), default, doc)
+        params.add_row(Text(pname), Text(typ + (" (traced)" if traced else "")), Text(default),
+                       Text(doc))
     comps = Table(title="compartments (B = batch)", title_justify="left")
     for col in ("name", "role", "shape", "reset", "meaning"):
         comps.add_column(col)
@@ -65,7 +72,7 @@ def describe_kind(name: str) -> Group:
         shape = ("B, " if c.batched else "") + c.shape if c.shape else ("B" if c.batched else "scalar")
         reset = "kept" if c.persistent else str(c.reset)
         role = c.role + (" (evolve)" if c.evolve_only else "")
-        comps.add_row(cname, role, f"({shape})", reset, c.doc)
+        comps.add_row(cname, role, Text(f"({shape})"), reset, Text(c.doc))
     roles = Text("roles: " + "; ".join(f"{k}: {v}" for k, v in ROLE_MEANING.items()), style="dim")
     head = Text(f"{name}  [{cls.family}]" + ("  plastic (evolve)" if cls.plastic else ""), style="bold")
     return Group(head, Text(cls.describe()), params, comps, roles)

@@ -81,10 +81,47 @@ class RunError(NgcspecError):
     """A problem found while running (non-finite state, unreadable run directory...)."""
 
 
+def _distance(a: str, b: str) -> int:
+    """Optimal-string-alignment edit distance (a swap of neighbours counts as one edit)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def near(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``name``, or None when none is close enough to be a typo.
+
+    Exact matches up to case win; otherwise the smallest edit distance within a budget that
+    grows with the length (1 edit for names of up to 4 characters, so ``z9`` finds ``z1``),
+    and then difflib's ratio for longer rearrangements."""
+    name = str(name)
+    cands = [str(c) for c in candidates if str(c) != name]
+    if not cands or not name or len(name) > 200:
+        return None
+    low = name.lower()
+    for c in cands:
+        if c.lower() == low:
+            return c
+    budget = 1 if len(name) <= 4 else 2 if len(name) <= 8 else 3
+    scored = sorted((_distance(low, c.lower()), i, c) for i, c in enumerate(cands)
+                    if abs(len(c) - len(name)) <= budget)
+    if scored and scored[0][0] <= budget and scored[0][0] < len(name):
+        return scored[0][2]
+    close = difflib.get_close_matches(name, cands, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def suggest(name: str, candidates: Iterable[str]) -> str:
     """'did you mean X?' for the closest candidate, or '' when nothing is close."""
-    close = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else ""
+    close = near(name, candidates)
+    return f"did you mean '{close}'?" if close is not None else ""
 
 
 def one_of(candidates: Sequence[str], limit: int = 12) -> str:

@@ -86,3 +86,9 @@ class ParamView:
 
     def __repr__(self) -> str:
         return f"ParamView({self._model!r})"
+
+
+def concrete(p: Any) -> BaseModel:
+    """The parameter model behind ``p`` (a ParamView or a model): plain Python values,
+    for the structural decisions a kind takes at trace time (see ``Component.structure``)."""
+    return p._model if isinstance(p, ParamView) else p

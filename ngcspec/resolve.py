@@ -9,8 +9,9 @@ undelayed wires is an error that prints the loop). Nothing here imports JAX.
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 from pydantic import ValidationError, create_model
 
 from ngcspec import graph
-from ngcspec.errors import CircuitError, NgcspecError, Problem, one_of, suggest
+from ngcspec.errors import CircuitError, NgcspecError, Problem, near, one_of, suggest
 from ngcspec.registry import Component, get_kind, kinds
 from ngcspec.spec import (COMMON_FIELDS, REF_RE, AccuracyMetric, Advance, CircuitSpec,
                           ComponentCommon, ConstantClamp, Evolve, FileClamp, MeanMetric, Phase,
@@ -127,9 +128,17 @@ def read_source(path_or_text: str | os.PathLike) -> tuple[Source, Path]:
     if path.is_dir():
         raise CircuitError([Problem(f"{path} is a directory, not a circuit file", str(path))])
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CircuitError([Problem(f"cannot read {path}: {exc.strerror or exc}", str(path))]) from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CircuitError([Problem(f"not a UTF-8 text file ({exc.reason})", str(path))]) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise CircuitError([Problem(f"not a UTF-8 text file (byte 0x{raw[exc.start]:02x}: {exc.reason})",
+                                    str(path), line, col, "",
+                                    "save the file as UTF-8")]) from None
     return load_yaml(text, str(path)), path.resolve().parent
 
 
@@ -151,70 +160,255 @@ def resolve(src: Source, base_dir: Path, overrides: dict[str, Any] | None = None
 # pydantic errors -> located problems
 
 
+def _show(v: Any, limit: int = 60) -> str:
+    """A user value as it would be written in the file, shortened."""
+    if v is None:
+        text = "null"
+    elif isinstance(v, bool):
+        text = "true" if v else "false"
+    elif isinstance(v, float) and v != v:
+        text = ".nan"
+    elif isinstance(v, float) and v in (float("inf"), float("-inf")):
+        text = ".inf" if v > 0 else "-.inf"
+    elif isinstance(v, (dict, list)):
+        text = "a mapping" if isinstance(v, dict) else "a list"
+        return text
+    else:
+        text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_TYPE_WORDS = {
+    "int": "an integer", "float": "a number", "bool": "true or false", "string": "a text value",
+    "dict": "a mapping (name: value)", "model": "a mapping (name: value)",
+    "model_attributes": "a mapping (name: value)", "list": "a list", "tuple": "a list",
+    "set": "a list", "frozen_set": "a list",
+}
+
+_BOUND_WORDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "at least"),
+                "less_than": ("lt", "less than"), "less_than_equal": ("le", "at most")}
+
+
+def _humanise(err: dict) -> str:
+    """pydantic's message, said in the terms of the file: what was expected, what was given."""
+    kind, msg = err["type"], err["msg"]
+    ctx = err.get("ctx") or {}
+    given = err.get("input")
+    has_input = "input" in err
+    got = f", got {_show(given)}" if has_input else ""
+    if kind.startswith("value_error") or kind == "assertion_error":
+        return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if isinstance(given, float) and given != given and kind != "missing":
+        return "expected a number, got .nan (NaN is not a valid value)"
+    if kind in _BOUND_WORDS:
+        key, words = _BOUND_WORDS[kind]
+        return f"must be {words} {ctx.get(key)}{got}"
+    if kind == "finite_number":
+        return f"expected a finite number{got}"
+    if kind in ("int_from_float",):
+        return f"expected an integer (a whole number){got}"
+    if kind.startswith("int_"):
+        return f"expected an integer{got}" + (" (too large)" if "size" in kind else "")
+    for prefix, words in _TYPE_WORDS.items():
+        if kind in (f"{prefix}_type", f"{prefix}_parsing"):
+            return f"expected {words}{got}"
+    if kind in ("too_short", "too_long"):
+        n = ctx.get("min_length" if kind == "too_short" else "max_length")
+        what = "item" if n == 1 else "items"
+        return (f"needs at least {n} {what}" if kind == "too_short" else f"takes at most {n} {what}") + \
+            (f", got {ctx.get('actual_length')}" if "actual_length" in ctx else "")
+    if kind in ("string_too_short", "string_too_long"):
+        n = ctx.get("min_length" if kind == "string_too_short" else "max_length")
+        return (f"needs at least {n} character(s)" if kind == "string_too_short"
+                else f"takes at most {n} characters")
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        if "\\." in pattern:
+            return f"expected 'component.compartment'{got}"
+        return (f"{_show(given)} is not a valid name: use letters, digits and '_', "
+                "not starting with a digit")
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected', '')}{got}"
+    if kind in ("enum",):
+        return f"expected {ctx.get('expected', '')}{got}"
+    msg = msg.replace("Input should be a valid ", "expected a ").replace("Input should be ", "expected ")
+    return msg + (got if has_input and not isinstance(given, (dict, list)) else "")
+
+
 def _problems_from_pydantic(exc: ValidationError, src: Source, prefix: tuple, data: Any,
                             model: type | None = None) -> list[Problem]:
-    out = []
+    out: list[Problem] = []
+    found: list[tuple[tuple, str, str, str, bool, Any]] = []   # (path, kind, msg, hint, key, name)
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        path, node = list(prefix), data
-        fields_here = model
-        for part in loc:
-            if isinstance(node, dict) and part in node:
-                path.append(part)
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                path.append(part)
-                node = node[part]
-            elif err["type"] in ("missing", "extra_forbidden") and part == loc[-1]:
-                path.append(part)
-        path_t = tuple(path)
-        kind, msg, hint = err["type"], err["msg"], ""
+        kind, hint = err["type"], ""
+        path_t = tuple(prefix) + _data_path(data, loc)
         name = loc[-1] if loc else ""
+        if kind in ("missing", "extra_forbidden") and loc and (not path_t or path_t[-1] != name):
+            path_t += (name,)
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            field_name = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
+            tags = [t.strip(" '") for t in str((err.get("ctx") or {}).get("expected_tags", "")).split(",")]
+            tags = [t for t in tags if t]
+            if kind == "union_tag_invalid" and field_name:
+                tag = (err.get("ctx") or {}).get("tag")
+                found.append((path_t + (field_name,), kind,
+                              f"unknown {field_name} {_show(tag)}; expected one of {', '.join(tags)}",
+                              suggest(str(tag), tags), False, field_name))
+            else:
+                found.append((path_t, kind, f"needs a field '{field_name}'" + (
+                    f" (one of {', '.join(tags)})" if tags else ""), "", False, field_name))
+            continue
         if kind == "extra_forbidden":
             allowed = _allowed_fields(model, loc)
-            msg = f"unknown field '{name}'"
-            hint = suggest(str(name), allowed) or (f"allowed: {one_of(allowed)}" if allowed else "")
-            out.append(src.problem(path_t, msg, hint, key=True))
+            close = suggest(str(name), allowed)
+            found.append((path_t, kind, f"unknown field '{name}'",
+                          close or (f"allowed fields: {one_of(allowed)}" if allowed else ""), True, name))
             continue
         if kind == "missing":
-            msg = f"missing required field '{name}'"
-        elif kind == "literal_error":
-            expected = err.get("ctx", {}).get("expected", "")
-            msg = f"got {err['input']!r}, expected {expected}"
-            options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
-            hint = suggest(str(err["input"]), [o for o in options if o])
-        elif kind.startswith("value_error"):
-            msg = msg.removeprefix("Value error, ")
+            if isinstance(name, int):
+                msg = f"too few items: item #{name + 1} is missing"
+                path_t = path_t[:-1]
+            else:
+                msg = f"missing required field '{name}'"
+                desc = _field_description(model, loc)
+                if desc:
+                    hint = f"{name}: {desc}"
         else:
-            msg = f"{msg} (got {err['input']!r})" if "input" in err and not isinstance(
-                err["input"], (dict, list)) else msg
-        out.append(src.problem(path_t, msg, hint))
+            msg = _humanise(err)
+            if kind == "literal_error":
+                expected = err.get("ctx", {}).get("expected", "")
+                options = [o.strip(" '\"") for o in str(expected).replace(" or ", ",").split(",")]
+                hint = suggest(str(err.get("input")), [o for o in options if o])
+        found.append((path_t, kind, msg, hint, False, name))
+    # A misspelt required field gives two errors (unknown 'tau_mm', missing 'tau_m'): keep the
+    # one that points at the misspelling, and say that the near name is required.
+    missing = {(f[0][:-1], str(f[5])) for f in found if f[1] == "missing"}
+    retyped = set()
+    for i, (path_t, kind, msg, hint, key, name) in enumerate(found):
+        target = near(str(name), [m[1] for m in missing if m[0] == path_t[:-1]]) \
+            if kind == "extra_forbidden" else None
+        if target is not None and (path_t[:-1], target) not in retyped:
+            retyped.add((path_t[:-1], target))
+            found[i] = (path_t, kind, msg, f"did you mean '{target}'? (a required field)", key, name)
+    # The members of a union each complain ("expected a number", "expected a list"): one message.
+    alternatives: dict[tuple, list[str]] = {}
+    for path_t, kind, msg, hint, key, name in found:
+        if msg.startswith("expected ") and ", got " in msg:
+            alternatives.setdefault((path_t, msg.rsplit(", got ", 1)[1]), []).append(
+                msg[len("expected "):].rsplit(", got ", 1)[0])
+    for i, (path_t, kind, msg, hint, key, name) in enumerate(found):
+        if msg.startswith("expected ") and ", got " in msg:
+            got = msg.rsplit(", got ", 1)[1]
+            options = list(dict.fromkeys(alternatives[(path_t, got)]))
+            if len(options) > 1:
+                found[i] = (path_t, kind, f"expected {' or '.join(options)}, got {got}", hint, key, name)
+    seen = set()
+    for path_t, kind, msg, hint, key, name in found:
+        if kind == "missing" and (path_t[:-1], str(name)) in retyped:
+            continue
+        if (path_t, msg) in seen:   # members of a union repeat the same complaint
+            continue
+        seen.add((path_t, msg))
+        out.append(src.problem(path_t, msg, hint, key=key))
     return out
+
+
+def _data_path(data: Any, loc: tuple) -> tuple:
+    """The part of pydantic's error location that exists in the data.
+
+    A location also holds the tags of unions ('repeat', 'constant', 'function-after[...]'),
+    which may collide with keys of the data ({repeat: 3, do: [...]}): take the reading that
+    follows the data the furthest."""
+    best: tuple = ((), -1)   # (path, index in loc of its last part): longest, then latest
+
+    def walk(node, i, path, last):
+        nonlocal best
+        if (len(path), last) > (len(best[0]), best[1]):
+            best = (path, last)
+        if i >= len(loc):
+            return
+        part = loc[i]
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            walk(node[part], i + 1, path + (part,), i)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            walk(node[part], i + 1, path + (part,), i)
+        walk(node, i + 1, path, last)   # a union tag (or a part the data lacks): skip it
+
+    if len(loc) <= 24:
+        walk(data, 0, (), -1)
+    return best[0]
+
+
+def _model_at(model, parts: tuple):
+    """The pydantic model that validates the value at ``parts`` (a pydantic location without
+    its last part), following fields, dict values, list items and union members; None when
+    the location cannot be followed."""
+    import typing
+
+    def fields_of(m):
+        return getattr(m, "model_fields", None)
+
+    def walk(ann, i):
+        if ann is None:
+            return None
+        origin = typing.get_origin(ann)
+        if origin is typing.Annotated:
+            return walk(typing.get_args(ann)[0], i)
+        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            members = [a for a in typing.get_args(ann) if a is not type(None)]
+            if i < len(parts):  # a tagged member whose tag is the next part of the location
+                for m in members:
+                    tags = [getattr(x, "tag", None) for x in typing.get_args(m)[1:]] \
+                        if typing.get_origin(m) is typing.Annotated else []
+                    if parts[i] in tags:
+                        found = walk(m, i + 1)
+                        if found is not None:
+                            return found
+            for m in members:   # a member that follows the location, then one after its tag
+                found = walk(m, i)
+                if found is not None:
+                    return found
+            if i < len(parts) and isinstance(parts[i], str):
+                for m in members:
+                    found = walk(m, i + 1)
+                    if found is not None:
+                        return found
+            return None
+        if i == len(parts):
+            return ann if fields_of(ann) is not None else None
+        part = parts[i]
+        if fields_of(ann) is not None:
+            f = fields_of(ann).get(part) if isinstance(part, str) else None
+            if f is None:
+                f = next((c for c in fields_of(ann).values() if c.alias == part), None)
+            return walk(f.annotation, i + 1) if f is not None else None
+        if origin is dict:
+            return walk(typing.get_args(ann)[1], i + 1)
+        if origin in (list, tuple) and isinstance(part, int):
+            args = [a for a in typing.get_args(ann) if a is not Ellipsis]
+            return walk(args[0] if args else None, i + 1)
+        return None
+
+    try:
+        return walk(model, 0)
+    except Exception:  # best effort: a suggestion is never worth a crash
+        return None
+
+
+def _field_description(model, loc) -> str:
+    m = _model_at(model, tuple(loc[:-1]))
+    fields = getattr(m, "model_fields", None) or {}
+    f = fields.get(loc[-1]) or next((c for c in fields.values() if c.alias == loc[-1]), None)
+    return (f.description or "") if f is not None else ""
 
 
 def _allowed_fields(model, loc) -> list[str]:
     """Field names of the (nested) model at ``loc`` for suggestions; best effort."""
-    m = model
-    for part in loc[:-1]:
-        if m is None:
-            break
-        f = getattr(m, "model_fields", {}).get(part) if isinstance(part, str) else None
-        ann = getattr(f, "annotation", None) if f else None
-        m = _model_in(ann) if ann is not None else (m if isinstance(part, int) else None)
+    m = _model_at(model, tuple(loc[:-1]))
     if m is None or not hasattr(m, "model_fields"):
         return []
     return [f.alias or n for n, f in m.model_fields.items()]
-
-
-def _model_in(ann):
-    from typing import get_args
-    if hasattr(ann, "model_fields"):
-        return ann
-    for a in get_args(ann):
-        found = _model_in(a)
-        if found is not None:
-            return found
-    return None
 
 
 @lru_cache(maxsize=None)
@@ -239,9 +433,22 @@ class _Resolver:
         self.check_data = check_data
         self.problems: list[Problem] = []
         self.data = src.data
+        self.overridden: dict[tuple, str] = {}   # path in the file -> the --set that changed it
 
-    def fail(self, path, message, hint="", key=False):
-        self.problems.append(self.src.problem(tuple(path), message, hint, key=key))
+    def fail(self, path, message, hint="", key=False, within=""):
+        self.problems.append(self.src.problem(tuple(path), message, hint, key=key, within=within))
+
+    def error(self) -> CircuitError:
+        """The problems found, each naming the --set that changed its value, if one did."""
+        out = []
+        for p in self.problems:
+            for opath, item in self.overridden.items():
+                o = format_path(opath)
+                if p.path == o or p.path.startswith(o + ".") or p.path.startswith(o + "["):
+                    p = replace(p, message=p.message + f" (value set on the command line: --set {item})")
+                    break
+            out.append(p)
+        return CircuitError(out)
 
     # -- overrides (--set name.param=value) -------------------------------------------------
     def apply_overrides(self, overrides: dict[str, Any]) -> None:
@@ -256,7 +463,11 @@ class _Resolver:
                 names = list(comps or {}) + list(CircuitSpec.model_fields)
                 raise CircuitError([Problem(
                     f"--set {dotted}: '{parts[0]}' is neither a component nor a top-level field",
-                    "<command line>", hint=suggest(parts[0], names))])
+                    "<command line>", hint=suggest(parts[0], names) or
+                    f"components: {one_of(comps or {}) or 'none'}")])
+            if any(not p for p in parts):
+                raise CircuitError([Problem(f"--set {dotted}: empty name between dots",
+                                            "<command line>", hint="e.g. --set W1.eta=0.001")])
             node = data
             for part in parts[:-1]:
                 if not isinstance(node, dict):
@@ -266,6 +477,8 @@ class _Resolver:
                 raise CircuitError([Problem(f"--set {dotted}: cannot set a field inside a non-mapping",
                                             "<command line>")])
             node[parts[-1]] = value
+            self.overridden[tuple(parts)] = f"{dotted}={value!r}" if isinstance(value, str) else \
+                f"{dotted}={value}"
         self.data = data
 
     # -- main -------------------------------------------------------------------------------
@@ -278,18 +491,33 @@ class _Resolver:
         except ValidationError as exc:
             self.problems += _problems_from_pydantic(exc, self.src, (), self.data, CircuitSpec)
             spec = None
+        self.check_nan(self.data, ())
         comps = self.components()
         if spec is None or self.problems:
-            raise CircuitError(self.problems)
+            raise self.error()
         wires = self.wires(spec, comps)
         self.ties(comps)
         order = self.order(spec, comps, wires)
         phases = self.phases(spec, comps, wires)
         self.check_memory(comps, phases)
         if self.problems:
-            raise CircuitError(self.problems)
+            raise self.error()
         return Resolved(spec=spec, file=self.src.file, base_dir=self.base, components=comps,
                         wires=tuple(wires), order=tuple(order), phases=phases, raw=self.data)
+
+    def check_nan(self, node, path, reported=None) -> None:
+        """NaN is never a meaningful value in a circuit file (it would poison the state)."""
+        if reported is None:
+            reported = {p.path for p in self.problems}
+        if isinstance(node, float) and node != node:
+            if format_path(path) not in reported:
+                self.fail(path, "NaN (.nan) is not a valid value", "write a number")
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                self.check_nan(v, path + (k,), reported)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                self.check_nan(v, path + (i,), reported)
 
     # -- components -------------------------------------------------------------------------
     def components(self) -> dict[str, ResolvedComponent]:
@@ -308,7 +536,11 @@ class _Resolver:
                 self.fail(path, "missing required field 'kind'",
                           f"known kinds: {one_of(kinds())}")
                 continue
-            kind = get_kind(str(kind_name))
+            if not isinstance(kind_name, str):
+                self.fail(path + ("kind",), f"expected the name of a component kind, got {_show(kind_name)}",
+                          f"known kinds: {one_of(kinds())}")
+                continue
+            kind = get_kind(kind_name)
             if kind is None:
                 self.fail(path + ("kind",), f"unknown component kind '{kind_name}'",
                           suggest(str(kind_name), kinds()) or f"known kinds: {one_of(kinds())}")
@@ -353,7 +585,7 @@ class _Resolver:
         from ngcspec import data as datamod
         fname = ref.file if isinstance(ref, FileClamp) else ref.stimulus
         try:
-            arr = datamod.load_array(self.base / fname, ref.key)
+            arr = datamod.load_array(fname, ref.key, base_dir=self.base)
         except NgcspecError as exc:
             self.fail(path, getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
             return None
@@ -361,7 +593,10 @@ class _Resolver:
             self.fail(path, f"{fname} holds {arr.dtype} values; numbers are needed")
             return None
         if not np.all(np.isfinite(arr)):
-            self.fail(path, f"{fname} contains NaN or Inf values", "clean the array first")
+            bad = np.argwhere(~np.isfinite(arr))
+            first = f" (first at index {list(map(int, bad[0]))}: {arr[tuple(bad[0])]})" if arr.ndim else ""
+            self.fail(path, f"{fname} contains {len(bad)} NaN or Inf value(s){first}",
+                      "initial values and clamps must be finite numbers; clean the array first")
             return None
         return arr
 
@@ -385,40 +620,48 @@ class _Resolver:
         return out
 
     # -- references -------------------------------------------------------------------------
-    def ref(self, path, ref: str, comps, roles=None, what="compartment"):
-        """Resolve 'component.compartment'; returns (component, compartment) or None."""
+    def ref(self, path, ref: str, comps, roles=None, what="compartment", within=False):
+        """Resolve 'component.compartment'; returns (component, compartment) or None.
+
+        ``within``: the value at ``path`` contains ``ref`` (a wire string); point at it."""
+        at = ref if within else ""
         m = REF_RE.match(ref)
         if not m:
-            self.fail(path, f"'{ref}' is not 'component.compartment'")
+            self.fail(path, f"'{ref}' is not 'component.compartment'", within=at)
             return None
         cname, part = m.group(1), m.group(2)
         if cname not in comps:
             names = list(self.data.get("components", {}))
             if cname in names:  # the component itself had errors, already reported
                 return None
-            self.fail(path, f"unknown component '{cname}'", suggest(cname, names) or
-                      f"components: {one_of(names)}")
+            self.fail(path, f"unknown component '{cname}' in '{ref}'", suggest(cname, names) or
+                      f"components: {one_of(names)}", within=at)
             return None
         kind = comps[cname].kind
         comp = kind.compartments.get(part)
         if comp is None:
             self.fail(path, f"{cname} ({kind.kind}) has no compartment '{part}'",
-                      suggest(part, kind.compartments) or f"compartments: {one_of(kind.compartments)}")
+                      suggest(part, kind.compartments) or f"compartments: {one_of(kind.compartments)}",
+                      within=at)
             return None
         if roles and comp.role not in roles:
             allowed = [n for n, c in kind.compartments.items() if c.role in roles]
-            self.fail(path, f"{cname}.{part} is an {comp.role} compartment; a {what} must be "
-                      f"{' or '.join(roles)}", f"{what}s of {kind.kind}: {one_of(allowed)}")
+            article = "an" if comp.role[0] in "aeiou" else "a"
+            self.fail(path, f"{cname}.{part} is {article} {comp.role} compartment; a {what} must be "
+                      f"{' or '.join(roles)}", f"{what}s of {kind.kind}: {one_of(allowed)}", within=at)
             return None
         return cname, part
 
     # -- wires ------------------------------------------------------------------------------
     def wires(self, spec: CircuitSpec, comps) -> list[ResolvedWire]:
         out = []
+        raw_wires = self.data.get("wires") if isinstance(self.data.get("wires"), list) else []
         for i, w in enumerate(spec.wires):
             path = ("wires", i)
-            a = self.ref(path, w.source, comps)
-            b = self.ref(path, w.target, comps, roles=("input",), what="wire target")
+            is_map = i < len(raw_wires) and isinstance(raw_wires[i], dict)
+            a = self.ref(path + ("from",) if is_map else path, w.source, comps, within=not is_map)
+            b = self.ref(path + ("to",) if is_map else path, w.target, comps, roles=("input",),
+                         what="wire target", within=not is_map)
             if a is None or b is None:
                 continue
             ca = comps[a[0]].kind.compartments[a[1]]
@@ -494,8 +737,11 @@ class _Resolver:
         pos = {n: i for i, n in enumerate(spec.order)}
         for w in wires:
             if w.orders_step and w.src != w.dst and pos[w.src] > pos[w.dst]:
-                self.fail(path, f"{w.dst} runs before {w.src}, but wire #{w.index} '{w}' is undelayed",
-                          f"move {w.src} before {w.dst}, or delay the wire with '~>'")
+                self.fail(path + (pos[w.dst],),
+                          f"the order runs {w.dst} before {w.src}, but wire #{w.index} '{w}' "
+                          f"(line {self.src.locate(('wires', w.index))[0]}) needs {w.src} first",
+                          f"move {w.src} before {w.dst}, or delay the wire: "
+                          f"'{w.src}.{w.src_comp} ~> {w.dst}.{w.dst_comp}'")
         return list(spec.order)
 
     # -- phases -----------------------------------------------------------------------------
@@ -577,7 +823,8 @@ class _Resolver:
                     return None
                 arrays = datamod.load_dataset(ds.dataset, ds.split)
             else:
-                arrays = datamod.load_table(self.base / ds.file, x=ds.x, y=ds.y, label=ds.label)
+                arrays = datamod.load_table(ds.file, x=ds.x, y=ds.y, label=ds.label,
+                                            base_dir=self.base)
         except NgcspecError as exc:
             self.fail(path + (("dataset",) if ds.dataset else ("file",)),
                       getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
@@ -645,7 +892,11 @@ class _Resolver:
                 arr = np.asarray(value.constant, dtype=float) if not isinstance(value.constant, list) \
                     else _numeric_list(value.constant)
                 if arr is None:
-                    self.fail(p + ("constant",), "constant must be a number or a nested list of numbers")
+                    self.fail(p + ("constant",), "constant must be a number or a nested list of numbers",
+                              f"a list must be rectangular and fit {ref} {tuple(shape)}")
+                    continue
+                if not np.all(np.isfinite(arr)):
+                    self.fail(p + ("constant",), "constant must hold finite numbers (no .inf or .nan)")
                     continue
                 if not _broadcastable(arr.shape, shape):
                     self.fail(p + ("constant",), f"constant of shape {arr.shape} does not fit {ref} {tuple(shape)}")
@@ -705,19 +956,38 @@ class _Resolver:
         return tuple(out)
 
     def check_memory(self, comps, phases) -> None:
+        """Refuse sizes no machine can hold before anything is allocated (exact integers:
+        a shape of [10**40, 3] must give a message, not an OverflowError)."""
         batch = max([ph.data.batch_size if ph.data else ph.batch_size for ph in phases.values()] or [1])
+        itemsize = 8 if self.data.get("dtype") == "float64" else 4
         total = 0
+        refused = False
         for name, rc in comps.items():
+            too_big = []
             for cname, c in rc.kind.compartments.items():
-                n = int(np.prod(rc.shapes[cname], dtype=np.float64)) * (batch if c.batched else 1)
+                n = math.prod(int(d) for d in rc.shapes[cname]) * (batch if c.batched else 1)
                 if n >= 2**31:
-                    self.fail(("components", name), f"compartment '{cname}' would hold {n:.3g} numbers",
-                              "XLA arrays are limited to 2^31 elements; reduce the sizes")
-                total += n * (8 if self.data.get("dtype") == "float64" else 4)
+                    too_big.append(f"{cname} ({_count(n)})")
+                total += n * itemsize
+            if too_big:
+                refused = True
+                self.fail(("components", name), f"{name} is too large: compartment(s) "
+                          f"{', '.join(too_big)} would exceed 2^31 numbers each",
+                          "XLA arrays are limited to 2^31 elements; reduce the sizes")
         ram = _physical_memory()
-        if ram and total > ram:
-            self.fail(("components",), f"the state needs {total / 2**30:.1f} GiB but this machine has "
-                      f"{ram / 2**30:.1f} GiB", "reduce the sizes or the batch size")
+        if ram and total > ram and not refused:
+            self.fail(("components",), f"the state needs {_count(total)} bytes "
+                      f"({_gib(total)} GiB) but this machine has {_gib(ram)} GiB",
+                      "reduce the sizes or the batch size")
+
+
+def _count(n: int) -> str:
+    """A possibly astronomically large count, readable."""
+    return f"{n:,}" if n < 10**15 else f"about 10^{len(str(n)) - 1}"
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f}" if n < 10**18 else f"about 10^{len(str(n // 2**30)) - 1}"
 
 
 def _physical_memory() -> int | None:
@@ -730,16 +1000,17 @@ def _physical_memory() -> int | None:
 def _numeric_list(v) -> np.ndarray | None:
     try:
         arr = np.asarray(v, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RuntimeError):  # ragged, text, > 32 dims
         return None
     return arr
 
 
 def _broadcastable(a, b) -> bool:
-    try:
-        return np.broadcast_shapes(tuple(a), tuple(b)) == tuple(b)
-    except ValueError:
+    """Whether an array of shape ``a`` broadcasts to exactly ``b``."""
+    a, b = tuple(a), tuple(b)
+    if len(a) > len(b):
         return False
+    return all(x == 1 or x == y for x, y in zip(reversed(a), reversed(b)))
 
 
 def _max_steps_between_resets(entries) -> int:

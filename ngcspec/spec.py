@@ -87,7 +87,28 @@ def _clamp_tag(v: Any) -> str:
         for k in ("constant", "file", "stimulus"):
             if k in v:
                 return k
-    return "constant"
+    if isinstance(v, BaseModel):
+        return {ConstantClamp: "constant", FileClamp: "file", StimulusClamp: "stimulus"}.get(
+            type(v), "unknown")
+    return "unknown"
+
+
+_CLAMP_FORMS = ("a clamp is a data field ('train.x'), a number, {constant: number or list}, "
+                "{file: array.npy} or {stimulus: array.npy}")
+
+
+class UnknownClamp(Model):
+    """Placeholder so a clamp of no known form gets one readable error."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fail(cls, v):
+        near = ""
+        if isinstance(v, dict) and v:
+            near = suggest(str(next(iter(v))), ["constant", "file", "stimulus"])
+        elif isinstance(v, list):
+            near = "write a list as {constant: [...]}"
+        raise ValueError(_CLAMP_FORMS + (f"; {near}" if near else ""))
 
 
 Clamp = Annotated[
@@ -97,6 +118,7 @@ Clamp = Annotated[
         Annotated[ConstantClamp, Tag("constant")],
         Annotated[FileClamp, Tag("file")],
         Annotated[StimulusClamp, Tag("stimulus")],
+        Annotated[UnknownClamp, Tag("unknown")],
     ],
     Discriminator(_clamp_tag),
 ]
@@ -124,7 +146,24 @@ def parse_wire(v: Any) -> Any:
                 "('~>' for a one-step delay, optional 'scale * ' prefix)")
         return {"from": m["src"], "to": m["dst"], "delayed": m["arrow"] == "~>",
                 "scale": float(m["scale"]) if m["scale"] else 1.0}
+    if not isinstance(v, (dict, WireSpec)):
+        raise ValueError(f"a wire is a string 'src.compartment -> dst.compartment' or a mapping "
+                         f"{{from: ..., to: ..., scale: ..., delayed: ...}}, not {_kind_of(v)}")
     return v
+
+
+def _kind_of(v: Any) -> str:
+    if v is None:
+        return "an empty value"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"the number {v!r}"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping"
+    return f"{type(v).__name__}"
 
 
 Wire = Annotated[WireSpec, BeforeValidator(parse_wire),
@@ -312,6 +351,16 @@ class CircuitSpec(Model):
     @classmethod
     def _sched(cls, v):
         return normalise_schedule(v)
+
+    @field_validator("ngcspec", mode="before")
+    @classmethod
+    def _version(cls, v):
+        if isinstance(v, bool) or v != SPEC_VERSION:
+            shown = _kind_of(v) if isinstance(v, (list, dict, type(None), bool)) else repr(v) \
+                if isinstance(v, str) else v
+            raise ValueError(f"unsupported format version (got {shown}): this ngcspec reads "
+                             f"files that start with 'ngcspec: {SPEC_VERSION}'")
+        return v
 
     @model_validator(mode="after")
     def _has_schedule(self):

@@ -33,6 +33,9 @@ class Source:
     file: str
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # one-line scalars: path -> (text as parsed, offset of its first character from the value's
+    # column: 1 for quoted scalars), so a message can point inside a value ('W1.output' in a wire)
+    scalars: dict[Path, tuple[str, int]] = field(default_factory=dict)
 
     def locate(self, path: Path, *, key: bool = False) -> tuple[int | None, int | None]:
         """Position of ``path``, or of its nearest ancestor that exists in the file."""
@@ -46,8 +49,21 @@ class Source:
             path = path[:-1]
             key = False
 
-    def problem(self, path: Path, message: str, hint: str = "", *, key: bool = False) -> Problem:
-        line, col = self.locate(path, key=key)
+    def locate_text(self, path: Path, needle: str) -> tuple[int | None, int | None]:
+        """Position of ``needle`` inside the one-line scalar at ``path`` (else of ``path``)."""
+        line, col = self.locate(path)
+        found = self.scalars.get(tuple(path))
+        if found and needle and line is not None and col is not None:
+            text, offset = found
+            i = text.find(needle)
+            if i >= 0:
+                return line, col + offset + i
+        return line, col
+
+    def problem(self, path: Path, message: str, hint: str = "", *, key: bool = False,
+                within: str = "") -> Problem:
+        """A located problem; ``within`` points at that text inside the value at ``path``."""
+        line, col = self.locate_text(path, within) if within and not key else self.locate(path, key=key)
         return Problem(message=message, file=self.file, line=line, column=col,
                        path=format_path(path), hint=hint)
 
@@ -84,6 +100,11 @@ _EXPECTED_NODE = {
 }
 
 
+_OPENED = {"while parsing a flow sequence": ("list '['", "']'"),
+           "while parsing a flow mapping": ("mapping '{'", "'}'"),
+           "while scanning a quoted scalar": ("quoted text", "the same quote")}
+
+
 def _line_col(text: str, index: int) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
@@ -95,20 +116,31 @@ def load_yaml(text: str, file: str = "<string>") -> Source:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:   # control characters, NUL bytes...
         line, col = _line_col(text, exc.position) if isinstance(text, str) else (None, None)
+        ch = exc.character
+        shown = f"#x{ch:04x}" if isinstance(ch, int) else repr(ch)
         raise CircuitError([Problem(
-            f"character {exc.character!r} (#x{ord(exc.character) if isinstance(exc.character, str) else exc.character:04x}) "
-            "is not allowed in a YAML file", file, line, col, "",
+            f"the control character {shown} is not allowed in a YAML file", file, line, col, "",
             "remove it; circuit files are plain UTF-8 text")]) from None
     try:
         try:
             root = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else None
-            col = mark.column + 1 if mark else None
             msg = f"{exc.problem or 'invalid YAML'}" + (f" ({exc.context})" if exc.context else "")
             hint = ""
-            if "\\t" in msg or "tab" in msg.lower():
+            ctx = exc.context_mark
+            if ctx is not None and mark is not None and ("<stream end>" in msg or "end of stream" in msg) \
+                    and (ctx.line, ctx.column) != (mark.line, mark.column):
+                # the file ends inside a bracket or a quote: point at where it was opened
+                what, closer = _OPENED.get(exc.context or "", ("value", ""))
+                msg = f"the file ends (line {mark.line + 1}) before the {what} opened here is closed"
+                hint = f"close it with {closer}" if closer else "close it"
+                mark = ctx
+            line = mark.line + 1 if mark else None
+            col = mark.column + 1 if mark else None
+            if hint:
+                pass
+            elif "\\t" in msg or "tab" in msg.lower():
                 hint = "YAML indentation must use spaces, not tabs"
             elif "mapping values are not allowed" in msg:
                 hint = "a value containing ': ' must be quoted"
@@ -176,6 +208,10 @@ class _Builder:
             self.fail(node, path, f"YAML tag '{_short_tag(node.tag)}' is not allowed",
                       "circuit files hold plain data only; remove the tag")
             return None
+        if node.tag == "tag:yaml.org,2002:str" and not isinstance(node, yaml.ScalarNode):
+            self.fail(node, path, "the tag '!!str' needs a single value, not a mapping or a list",
+                      "remove the tag")
+            return None
         expected = _EXPECTED_NODE.get(node.tag)
         if expected is not None and not isinstance(node, expected[0]):
             self.fail(node, path, f"the tag '{_short_tag(node.tag)}' needs {expected[1]}, "
@@ -196,13 +232,11 @@ class _Builder:
                 return [self._build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
             finally:
                 self.active.discard(id(node))
-        if node.tag != "tag:yaml.org,2002:str" and not isinstance(node, yaml.ScalarNode):
+        if not isinstance(node, yaml.ScalarNode):
             self.fail(node, path, f"the tag '{_short_tag(node.tag)}' needs a single value")
             return None
+        self._remember_text(node, path)
         if node.tag == "tag:yaml.org,2002:str":
-            if not isinstance(node, yaml.ScalarNode):  # !!str on a collection
-                self.fail(node, path, "the tag '!!str' needs a single value")
-                return None
             return str(node.value)
         try:
             return self.loader.construct_object(node, deep=True)
@@ -210,6 +244,17 @@ class _Builder:
             self.fail(node, path, f"cannot read {node.value!r} as {_short_tag(node.tag)}",
                       "remove the tag, or write a value of that type")
             return None
+
+    def _remember_text(self, node: yaml.ScalarNode, path: Path) -> None:
+        """Keep one-line scalars whose text maps 1:1 onto the file (no escapes, no folding)."""
+        start, end = node.start_mark, node.end_mark
+        if start.line != end.line or not isinstance(start.buffer, str):
+            return
+        raw = start.buffer[start.pointer:end.pointer]
+        if node.style is None and raw == node.value:
+            self.src.scalars[path] = (node.value, 0)
+        elif node.style in ("'", '"') and raw[1:-1] == node.value:
+            self.src.scalars[path] = (node.value, 1)
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:
         out: dict[Any, Any] = {}

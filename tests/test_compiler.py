@@ -343,7 +343,7 @@ def test_tied_compartment_in_final_state_matches_its_source(tie_run):
     # state the run returns (and in the 'final' record / checkpoint), not W's old value.
     w = np.asarray(tie_run.state["W"]["weights"])
     np.testing.assert_allclose(np.asarray(tie_run.state["E"]["weights"]), w.T, rtol=1e-6)
-    np.testing.assert_allclose(tie_run.records["run/E.weights"][0], w.T, rtol=1e-6)
+    np.testing.assert_allclose(tie_run.records["run/E.weights"], w.T, rtol=1e-6)  # final: no epoch axis
 
 
 TIE_ERR = """
@@ -445,3 +445,409 @@ def test_valid_explicit_order_is_used():
     c = ngcspec.load(yaml(LOOP, back="b.zF ~> a.j", order="order: [u, a, S, b]"))
     assert c.order == ("u", "a", "S", "b")
     assert c.program.order == ("u", "a", "S", "b")
+
+
+# =============================================================================================
+# 7. schedules
+
+HEBB = """
+ngcspec: 1
+name: hebb-schedule
+components:
+  y: {kind: RateCell, n_units: 3, tau_m: 0.0}
+  W: {kind: HebbianSynapse, shape: [2, 3], eta: 0.05, sign_value: -1.0, w_bound: 0.0,
+      init: {weights: {file: $w}}}
+  x: {kind: RateCell, n_units: 2, tau_m: 0.0}
+wires:
+  - x.zF -> W.inputs
+  - W.outputs -> y.j
+  - x.zF -> W.pre
+  - y.zF -> W.post
+clamps:
+  x.j: {stimulus: $s}
+schedule:
+  - reset
+  - repeat: 3
+    do: [advance, {evolve: [W]}]
+  - advance: 2
+run:
+  check_finite: false
+  record: {y.z: per_step}
+"""
+
+
+def test_evolve_runs_where_it_is_listed(files):
+    r = ngcspec.load(yaml(HEBB, w=files["w23_path"], s=files["stim5_path"])).run()
+    s, w = files["stim5"], files["w23"].copy()
+    ys = []
+    for k in range(5):
+        y = s[k] @ w
+        ys.append(y)
+        if k < 3:                                   # evolve after each of the first 3 steps
+            w = w + 0.05 * np.outer(s[k], y)        # W - eta * sign * pre^T post, sign -1
+    rec = r.records["run/y.z"]
+    assert rec.shape == (1, 5, 1, 3)
+    np.testing.assert_allclose(rec[0, :, 0], np.array(ys), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(r.state["W"]["weights"]), w, rtol=1e-5)
+    assert int(r.state["W"]["opt_count"]) == 3
+
+
+STEPS = """
+ngcspec: 1
+name: steps
+components:
+  z: {kind: RateCell, n_units: 1, tau_m: 50.0}
+clamps:
+  z.j: 1.0
+phases:
+  run: {batches: 2, batch_size: 2}
+schedule:
+  - reset
+  - advance: 2
+  - repeat: 2
+    do:
+      - advance
+      - repeat: 2
+        do: [{advance: 2}]
+  - reset
+  - advance: 3
+run:
+  epochs: 2
+  check_finite: false
+  record: {z.z: per_step}
+"""
+
+
+def test_per_step_records_count_every_advance_in_schedule_order():
+    # tau 50, j 1, identity, Euler from 0: z_k = 0.02 k (reference 4.1, verified trajectory).
+    # 2 + 2 * (1 + 2 * 2) = 12 steps, a reset, then 3 more.
+    r = ngcspec.load(STEPS).run()
+    rec = r.records["run/z.z"]
+    assert rec.shape == (2, 15, 4, 1)              # (epochs, steps, batches * batch_size, 1)
+    expected = 0.02 * np.r_[np.arange(1, 13), np.arange(1, 4)]
+    np.testing.assert_allclose(rec, np.broadcast_to(expected[None, :, None, None], rec.shape),
+                               rtol=1e-5)
+
+
+# =============================================================================================
+# 8. determinism
+
+DET = """
+ngcspec: 1
+name: determinism
+data:
+  train: {file: $data, batch_size: 5, shuffle: true}
+components:
+  x: {kind: RateCell, n_units: 3, tau_m: 0.0}
+  W: {kind: HebbianSynapse, shape: [3, 2], eta: 0.01, weight_init: {dist: gaussian, std: 0.5}}
+  n: {kind: LeakyNoiseCell, n_units: 2, tau_x: 5.0}
+  m: {kind: LeakyNoiseCell, n_units: 2, tau_x: 5.0}
+wires:
+  - x.zF -> W.inputs
+  - W.outputs -> n.j_input
+  - x.zF -> W.pre
+  - n.r -> W.post
+clamps:
+  x.j: train.x
+schedule: [reset, {advance: 2}, {evolve: [W]}]
+phases:
+  train:
+    data: train
+    record: {x.zF: per_batch, n.r: per_batch, m.r: per_step}
+run:
+  epochs: 2
+  check_finite: false
+"""
+
+
+def leaves(result):
+    out = {f"record {k}": np.asarray(v) for k, v in result.records.items()}
+    for comp, d in result.state.items():
+        for cname, v in d.items():
+            out[f"state {comp}.{cname}"] = np.asarray(v)
+    return out
+
+
+def assert_bitwise_equal(r1, r2):
+    a, b = leaves(r1), leaves(r2)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+
+
+@pytest.fixture(scope="module")
+def det(files):
+    c = ngcspec.load(yaml(DET, data=files["data_path"]))
+    return c, c.run(), c.run(), c.run(seed=1)
+
+
+def test_same_seed_gives_bitwise_identical_runs(files, det):
+    c, r1, r2, _ = det
+    assert_bitwise_equal(r1, r2)
+    # a fresh load with the seed in the file equals run(seed=...) on the first circuit
+    fresh = ngcspec.load(yaml(DET, data=files["data_path"]), overrides={"seed": 1})
+    assert_bitwise_equal(fresh.run(), det[3])
+
+
+def test_different_seed_gives_different_weights_noise_and_order(det):
+    c, r1, _, r_other = det
+    w0, w1 = (np.asarray(c.init_state(seed=s)["W"]["weights"]) for s in (0, 1))
+    assert np.array_equal(w0, np.asarray(c.init_state(seed=0)["W"]["weights"]))
+    assert not np.allclose(w0, w1)
+    assert abs(w0.std() - 0.5) < 0.35 and abs(w0.mean()) < 0.5      # gaussian std 0.5, 6 draws
+    assert not np.allclose(r1.records["train/m.r"], r_other.records["train/m.r"])
+    assert not np.array_equal(r1.records["train/x.zF"], r_other.records["train/x.zF"])
+
+
+def test_shuffle_is_a_fresh_permutation_each_epoch(files, det):
+    _, r1, _, _ = det
+    x = files["data_x"].astype(np.float32)
+    rec = r1.records["train/x.zF"]                  # (epochs, samples, 3): x.zF = x
+    assert rec.shape == (2, 10, 3)
+    rows = {tuple(v) for v in x}
+    for e in range(2):
+        assert sorted(map(tuple, rec[e])) == sorted(rows)               # a permutation
+    assert not np.array_equal(rec[0], x) or not np.array_equal(rec[1], x)
+    assert not np.array_equal(rec[0], rec[1])
+
+
+def test_noise_differs_between_steps_samples_batches_and_epochs(det):
+    _, r1, _, _ = det
+    m = r1.records["train/m.r"]                     # (epochs, steps, samples, units)
+    assert m.shape == (2, 2, 10, 2)
+    flat = m.reshape(-1)
+    assert len(np.unique(flat)) == flat.size        # no draw is reused anywhere
+
+
+# =============================================================================================
+# 9. numeric parameters are data: no recompilation
+
+RECOMP = """
+ngcspec: 1
+name: recompile
+components:
+  x: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  W: {kind: HebbianSynapse, shape: [2, 3], eta: 0.1, sign_value: -1.0, w_bound: 0.0,
+      init: {weights: {file: $w}}}
+  y: {kind: RateCell, n_units: 3, tau_m: $tau}
+wires:
+  - x.zF -> W.inputs
+  - W.outputs -> y.j
+  - x.zF -> W.pre
+  - y.zF -> W.post
+clamps:
+  x.j: {constant: [1.0, -2.0]}
+schedule: [reset, advance, {evolve: [W]}]
+run:
+  check_finite: false
+"""
+
+
+@pytest.fixture
+def trace_count(monkeypatch):
+    """Counts how often RateCell.advance is traced (called from Python)."""
+    calls = {"n": 0}
+    original = RateCell.advance.__func__
+
+    def counting(cls, p, s, ctx):
+        calls["n"] += 1
+        return original(cls, p, s, ctx)
+
+    monkeypatch.setattr(RateCell, "advance", classmethod(counting))
+    return calls
+
+
+def test_new_numeric_parameter_does_not_recompile(files, trace_count):
+    x, w0 = np.array([1.0, -2.0]), files["w23"]
+    hebb = np.outer(x, x @ w0)                           # pre^T post of the only step
+    c = ngcspec.load(yaml(RECOMP, w=files["w23_path"], tau="0.0"))
+    r1 = c.run()
+    traced = trace_count["n"]
+    assert traced > 0
+    np.testing.assert_allclose(np.asarray(r1.state["W"]["weights"]), w0 + 0.1 * hebb, rtol=1e-5)
+
+    c2 = c.with_params(**{"W.eta": 0.001})
+    r2 = c2.run()
+    assert trace_count["n"] == traced                    # same program, new eta
+    np.testing.assert_allclose(np.asarray(r2.state["W"]["weights"]), w0 + 0.001 * hebb,
+                               rtol=1e-5)
+    r3 = c.with_params(W__sign_value=1.0, dt=0.5).run()  # '__' form, and dt
+    assert trace_count["n"] == traced
+    np.testing.assert_allclose(np.asarray(r3.state["W"]["weights"]), w0 - 0.1 * hebb, rtol=1e-5)
+    # the original circuit keeps its parameters
+    assert float(c.params["components"]["W"]["eta"]) == pytest.approx(0.1)
+    np.testing.assert_array_equal(np.asarray(c.run().state["W"]["weights"]),
+                                  np.asarray(r1.state["W"]["weights"]))
+    assert trace_count["n"] == traced
+
+
+def test_structural_change_rebuilds(files, trace_count):
+    text = yaml(RECOMP, w=files["w23_path"], tau="0.0")
+    c = ngcspec.load(text)
+    c.run()
+    traced = trace_count["n"]
+    with pytest.raises(KeyError, match="ngcspec.load"):
+        c.with_params(**{"y.act_fx": "tanh"})
+    with pytest.raises(KeyError, match=r"numeric: \[.*'eta'"):
+        c.with_params(**{"W.etaa": 0.1})
+    r = ngcspec.load(text, overrides={"y.act_fx": "tanh"}).run()
+    assert trace_count["n"] > traced
+    x, w0 = np.array([1.0, -2.0]), files["w23"]
+    np.testing.assert_allclose(np.asarray(r.state["y"]["zF"][0]), np.tanh(x @ w0), rtol=1e-5)
+
+
+def test_batch_fn_vmaps_over_a_parameter_sweep(files):
+    # parameters are a pytree argument, so a sweep over eta is one vmapped program
+    x, w0 = np.array([1.0, -2.0]), files["w23"]
+    hebb = np.outer(x, x @ w0)
+    c = ngcspec.load(yaml(RECOMP, w=files["w23_path"], tau="0.0"))
+    fn, state = c.batch_fn(), c.init_state(batch_size=1)
+
+    def weights_after(eta):
+        comps = {**c.params["components"], "W": {**c.params["components"]["W"], "eta": eta}}
+        new_state, _ = fn({**c.params, "components": comps}, state, {}, random.PRNGKey(0), 1)
+        return new_state["W"]["weights"]
+
+    etas = np.array([0.0, 0.1, 0.5], np.float32)
+    got = np.asarray(jax.jit(jax.vmap(weights_after))(jnp.asarray(etas)))
+    for eta, w in zip(etas, got):
+        np.testing.assert_allclose(w, w0 + eta * hebb, rtol=1e-5, atol=1e-6)
+
+
+def test_with_params_reaches_nested_numeric_parameters(files):
+    # prior: [gaussian, leak] is a numeric (traced) parameter nested under 'prior'
+    c = ngcspec.load(yaml(RECOMP, w=files["w23_path"], tau="10.0"))
+    c2 = c.with_params(**{"y.prior.leak": 0.5})
+    assert float(c2.params["components"]["y"]["prior"]["leak"]) == 0.5
+
+
+def test_with_params_cannot_silently_ignore_a_change_of_structure(files):
+    # tau_m <= 0 selects the stateless mode, a structural fact (RateCell.structure). Changing
+    # tau_m across 0 with with_params must either be refused or take effect.
+    x, w0 = np.array([1.0, -2.0]), files["w23"]
+    c = ngcspec.load(yaml(RECOMP, w=files["w23_path"], tau="0.0"))
+    try:
+        c2 = c.with_params(**{"y.tau_m": 10.0})
+    except (KeyError, ValueError, ngcspec.NgcspecError):
+        return
+    z = np.asarray(c2.run().state["y"]["z"][0])
+    np.testing.assert_allclose(z, 0.1 * (x @ w0), rtol=1e-5)   # one Euler step from 0
+
+
+# =============================================================================================
+# 10. NaN / Inf detection
+
+BLOWUP = """
+ngcspec: 1
+name: blowup
+dt: 1000000.0
+components:
+  y: {kind: RateCell, n_units: 2, tau_m: 1.0, prior: [gaussian, 1.0]}
+  x: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  W: {kind: HebbianSynapse, shape: [2, 2], eta: 0.0, sign_value: -1.0, w_bound: 0.0,
+      weight_init: {dist: constant, value: 1.0}}
+  v: {kind: RateCell, n_units: 2, tau_m: 0.0}
+wires:
+  - x.zF -> W.inputs
+  - W.outputs -> v.j
+  - x.zF -> W.pre
+  - v.zF -> W.post
+clamps:
+  y.j: 1.0
+  x.j: 1.0
+schedule:
+  - reset
+  - repeat: 10
+    do: [advance, {evolve: [W]}]
+run:
+  record: {y.z: per_step}
+"""
+
+
+@pytest.fixture(scope="module")
+def blowup():
+    return ngcspec.load(BLOWUP)
+
+
+def test_non_finite_state_raises_run_error_naming_where(blowup):
+    # z <- z + dt (1 - z) with dt = 1e6 grows a million-fold a step and overflows float32
+    # (max 3.4e38) at step 6: 1e6, -1e12, ..., -1e36, +1e42. (W does not learn: eta 0.)
+    z, first_bad = np.float32(0), None
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(10):
+            z = np.float32(z + np.float32(1e6) * (np.float32(1) - z))
+            if first_bad is None and not np.isfinite(z):
+                first_bad = k
+    assert first_bad == 6
+    with pytest.raises(ngcspec.RunError) as exc:
+        blowup.run()
+    text = str(exc.value)
+    assert re.search(r"\by\.(z|zF)\b", text), text
+    assert f"at step {first_bad + 1} of batch 1" in text, text  # messages count from 1
+    assert "check_finite" in text
+
+
+def test_non_finite_weights_after_evolve_are_reported(blowup):
+    # dt 1 keeps y at 1; eta 1e20 overflows W: v = x W = 2, W = 1 + 2e20 after the first
+    # evolve, v = 4e20, W = 2e20 + 1e20 * 4e20 = inf after the second
+    with pytest.raises(ngcspec.RunError) as exc:
+        blowup.with_params(dt=1.0, **{"W.eta": 1e20}).run()
+    text = str(exc.value)
+    assert "W.weights" in text, text
+    assert re.search(r"step [12]\b", text), text
+
+
+def test_check_finite_false_lets_it_run():
+    r = ngcspec.load(BLOWUP, overrides={"run.check_finite": False}).run()
+    z = r.records["run/y.z"][0, :, 0, 0]
+    assert np.all(np.isfinite(z[:6])) and not np.any(np.isfinite(z[6:]))
+
+
+# =============================================================================================
+# 11. metrics over every sample, including a final partial batch; 6. data clamps
+
+METRICS = """
+ngcspec: 1
+name: metrics
+data:
+  train: {file: $data, batch_size: 4, shuffle: true}
+components:
+  x: {kind: RateCell, n_units: 3, tau_m: 0.0, act_fx: tanh}
+clamps:
+  x.j: train.x
+schedule: [reset, advance]
+phases:
+  train:
+    data: train
+    metrics: {m: {mean: x.zF}, acc: {accuracy: x.zF}}
+    record: {x.zF: per_batch, x.j: per_batch}
+run:
+  epochs: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def metrics_run(files):
+    return ngcspec.load(yaml(METRICS, data=files["data_path"])).run()
+
+
+def test_data_clamp_feeds_every_sample_once_per_epoch(files, metrics_run):
+    x = files["data_x"].astype(np.float32)
+    for e in range(2):
+        j = metrics_run.records["train/x.j"][e]
+        assert j.shape == (10, 3)
+        assert sorted(map(tuple, j)) == sorted(map(tuple, x))
+        np.testing.assert_allclose(metrics_run.records["train/x.zF"][e], np.tanh(j), **F32)
+
+
+def test_mean_and_accuracy_cover_the_partial_batch(files, metrics_run):
+    x, label = files["data_x"], files["data_label"]
+    mean = np.tanh(x).mean()
+    acc = np.mean(np.argmax(x, axis=1) == label)
+    assert acc == pytest.approx(0.6)
+    hist = metrics_run.metrics["train"]
+    assert len(hist) == 2
+    for e, m in enumerate(hist):
+        assert m["m"] == pytest.approx(mean, rel=1e-5)
+        assert m["m"] == pytest.approx(metrics_run.records["train/x.zF"][e].mean(), rel=1e-5)
+        assert m["acc"] == pytest.approx(acc, abs=1e-9)

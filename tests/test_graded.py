@@ -111,7 +111,8 @@ def test_rate_cell_does_not_write_the_modulated_j_back(x64):
     # ngc-learn stores j * f'(z) into j, overwriting the upstream synapse's outputs.
     c = cell("RateCell", n_units=2, tau_m=2.0, act_fx="relu", resist_scale=3.0)
     c.set(z=[[-1.0, 1.0]])
-    changed = c.kind.advance(c.p, {**c.state, "j": jnp.asarray([[5.0, 5.0]])}, c._ctx())
+    ctx = StepContext(dt=jnp.asarray(1.0), t=jnp.asarray(0.0), key=None, batch_size=1)
+    changed = c.kind.advance(c.p, {**c.state, "j": jnp.asarray([[5.0, 5.0]])}, ctx)
     assert set(changed) == {"z", "zF"}
 
 
@@ -137,25 +138,23 @@ def test_rate_cell_rk4_and_heun_run_what_they_name(x64):
     assert z1("heun") == pytest.approx(0.375, abs=1e-12)
 
 
-def _rate_cell_final(method, dt, t_end):
-    # The component's own advance, looped under jit for speed.
-    c = cell("RateCell", n_units=1, tau_m=1.0, prior=["exp", 1.0], integration_type=method,
-             dt=dt)
-    c.set(j=1.0)
-    ctx = StepContext(dt=jnp.asarray(dt), t=jnp.asarray(0.0), key=None, batch_size=1)
-    step = lambda i, s: {**s, **c.kind.advance(c.p, s, ctx)}  # noqa: E731
-    n = int(round(t_end / dt))
-    return float(jax.jit(lambda s: lax.fori_loop(0, n, step, s))(c.state)["z"][0, 0])
-
-
 @pytest.mark.parametrize("method", ["euler", "midpoint", "heun", "ralston", "rk4"])
 def test_rate_cell_convergence_order(x64, method):
     # dz/dt = 1 - 2 z exp(-z^2) (exp prior, gamma = 1, j = 1, tau = 1), reference by DOP853.
     t_end = 2.0
     ref = solve_ivp(lambda t, z: 1 - 2 * z * np.exp(-z**2), (0, t_end), [0.0],
                     method="DOP853", rtol=1e-13, atol=1e-14).y[0, -1]
+    c = cell("RateCell", n_units=1, tau_m=1.0, prior=["exp", 1.0], integration_type=method)
+    c.set(j=1.0)
+
+    @jax.jit   # the component's own advance, looped; dt and n are arguments (one compile)
+    def final(dt, n):
+        ctx = StepContext(dt=dt, t=jnp.asarray(0.0), key=None, batch_size=1)
+        return lax.fori_loop(0, n, lambda i, s: {**s, **c.kind.advance(c.p, s, ctx)},
+                             c.state)["z"][0, 0]
+
     dts = 2.0 ** -np.arange(3, 9)
-    errors = [abs(_rate_cell_final(method, dt, t_end) - ref) for dt in dts]
+    errors = [abs(float(final(dt, int(round(t_end / dt)))) - ref) for dt in dts]
     slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
     assert abs(slope - ORDER[method]) < 0.15, (method, slope, errors)
 
@@ -259,6 +258,16 @@ def test_rate_cell_parameter_forms():
                 dict(threshold=["hard", 1.0])]:
         with pytest.raises(ValidationError):
             P(n_units=1, tau_m=1.0, **bad)
+
+
+def test_rate_cell_pair_parameters_in_the_json_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = get_kind("RateCell").Params.model_json_schema()
+    ok = jsonschema.Draft202012Validator(schema)
+    for prior in (["laplacian", 0.1], {"name": "cauchy", "leak": 1}):
+        ok.validate({"n_units": 3, "tau_m": 1.0, "prior": prior})
+    for prior in (["student", 0.1], ["gaussian", 0.1, 3], {"name": "exp", "gamma": 1}):
+        assert not ok.is_valid({"n_units": 3, "tau_m": 1.0, "prior": prior})
 
 
 def test_rate_cell_leak_and_tau_are_traced():

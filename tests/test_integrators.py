@@ -90,16 +90,15 @@ def test_unknown_method_is_an_error():
         integrate("rk45", lambda x: x, jnp.asarray(0.0), 1.0)
 
 
-def _final(method, dt, t_end=2.0):
-    n = int(round(t_end / dt))
-    step = lambda i, x: integrate(method, lambda x: 1.0 - x * x, x, dt)  # noqa: E731
-    return float(jax.jit(lambda x: lax.fori_loop(0, n, step, x))(jnp.asarray(0.0)))
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_convergence_order(method):
     # dx/dt = 1 - x^2, x(0) = 0, has x(t) = tanh t: fit the log-log slope of the final error.
+    @jax.jit   # dt and the step count are arguments: one compilation per method
+    def final(dt, n):
+        return lax.fori_loop(0, n, lambda i, x: integrate(method, lambda x: 1.0 - x * x, x, dt),
+                             jnp.asarray(0.0))
+
     dts = 2.0 ** -np.arange(3, 10)
-    errors = [abs(_final(method, dt) - np.tanh(2.0)) for dt in dts]
+    errors = [abs(float(final(dt, int(round(2.0 / dt)))) - np.tanh(2.0)) for dt in dts]
     slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
     assert abs(slope - ORDER[method]) < 0.15, (method, slope, errors)

@@ -479,3 +479,36 @@ def test_evolve_is_one_program_for_any_eta_w_bound_sign_and_lambda():
         ref.evolve(pre, post)
         np.testing.assert_allclose(out["weights"], ref.w, **TOL)
     assert len(traces) == 1
+
+
+# --- contract with the rest of ngcspec ------------------------------------------------------
+
+def test_steps_never_write_their_inputs():
+    """Upstream bug: compiled .set()/reset on wired compartments wrote into the sources.
+    Here advance and evolve return only the synapse's own outputs and state."""
+    syn = hebbian(bias_init={"dist": "constant", "value": 0.0}, optim_type="adam", eta=0.1)
+    kind = syn.kind
+    inputs = {n for n, c in kind.compartments.items() if c.role == "input"}
+    assert inputs == {"inputs", "pre", "post"}
+    changed = set(kind.advance(syn.p, syn.state, syn._ctx()))
+    changed |= set(kind.evolve(syn.p, syn.state, syn._ctx()))
+    assert changed and not changed & inputs
+    assert kind.reset(syn.p, syn.state, syn._ctx()) == {}
+
+
+def test_json_schema_accepts_the_short_forms_validation_accepts():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = HebbianParams.model_json_schema()
+    good = [{"shape": [3, 2], "prior": ["l1", 0.01]},
+            {"shape": [3, 2], "prior": ["elastic_net", [0.01, 0.5]]},
+            {"shape": [3, 2], "prior": {"name": "ridge", "lmbda": 0.1}},
+            {"shape": [3, 2], "prior": None, "g_conduct_factor": 2.0},
+            {"shape": [3, 2], "weight_init": {"dist": "gaussian", "std": 0.05, "col_mask": 1}}]
+    for entry in good:
+        jsonschema.validate(entry, schema)
+        HebbianParams(**entry)                              # and validation agrees
+    for entry in [{"shape": [3, 2], "prior": ["cauchy", 0.1]},
+                  {"shape": [3, 2], "weight_init": {"dist": "gaussian", "sd": 1.0}},
+                  {"shape": [3, 2], "batch_size": 4}]:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(entry, schema)

@@ -1,3 +1,5 @@
 """The component library: importing this package registers every kind."""
 
 from ngcspec.components import graded, synapses  # noqa: F401
+from ngcspec.components import dynamic_synapses, patched  # noqa: F401
+from ngcspec.components import spiking, stdp  # noqa: F401

@@ -17,6 +17,7 @@ from ngcspec.components import activations
 from ngcspec.components.activations import ActFx
 from ngcspec.components.integrators import IntegrationType, integrate
 from ngcspec.lazy import jnp, lax, random
+from ngcspec.params import concrete
 from ngcspec.registry import (Component, ComponentParams, In, Out, State, eval_shape,
                               register)
 
@@ -26,14 +27,6 @@ FAMILY = "graded neurons"
 P_EPS = 1e-4
 
 ImageShape = tuple[PositiveInt, PositiveInt, PositiveInt]
-
-
-def _model(p):
-    """The parameter model behind ``p``: a ParamView inside a step, or the model itself.
-
-    Structural facts (``structure``) are decided on the model's Python values, never on the
-    traced copies a step receives."""
-    return getattr(p, "_model", p)
 
 
 def _unit_shape(p) -> tuple[int, ...]:
@@ -203,7 +196,7 @@ class RateCell(_Population):
 
     @classmethod
     def _stateless(cls, p) -> bool:
-        return dict(cls.structure(_model(p)))["stateless"]
+        return dict(cls.structure(concrete(p)))["stateless"]
 
     @classmethod
     def check(cls, p) -> list[tuple[str, str]]:

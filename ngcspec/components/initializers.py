@@ -170,7 +170,8 @@ def problems(init: BaseModel, shape) -> list[str]:
     if init.col_mask is not None:
         matrix_only.append("col_mask")
     if len(shape) != 2 and matrix_only:
-        out.append(f"{', '.join(matrix_only)} need a 2-D shape, got {shape}")
+        verb = "needs" if len(matrix_only) == 1 else "need"
+        out.append(f"{', '.join(matrix_only)} {verb} a 2-D shape, got {shape}")
     if init.dist in ("fan_in_gaussian", "fan_in_uniform") and (not shape or shape[0] < 1):
         out.append(f"{init.dist} needs at least one row, got shape {shape}")
     for name, axis in (("col_mask", 1), ("row_mask", 0)):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PositiveInt, model_validator)
 
-from ngcspec.components import initializers, optimizers  # noqa: E402
+from ngcspec.components import initializers, optimizers
 from ngcspec.components.initializers import UniformInit, WeightInit
 from ngcspec.lazy import jnp, random
 from ngcspec.params import Static
@@ -22,9 +22,21 @@ def _default_weight_init():
     return UniformInit(dist="uniform", low=0.025, high=0.8)
 
 
+def _schema_lists_alias(schema: dict) -> None:
+    # validation_alias only puts the first name in the JSON Schema; editors should accept the
+    # alias too, as validation does.
+    props = schema.get("properties", {})
+    if "resist_scale" in props:
+        props["g_conduct_factor"] = {**props["resist_scale"], "title": "G Conduct Factor",
+                                     "description": "alias of resist_scale (give one of them)"}
+
+
 class DenseParams(ComponentParams):
+    model_config = ConfigDict(json_schema_extra=_schema_lists_alias)
+
     shape: tuple[PositiveInt, PositiveInt] = Field(
-        description="[n_in, n_out]: number of pre-synaptic (input) and post-synaptic (output) units")
+        description="(n_in, n_out): numbers of pre-synaptic (input) and post-synaptic (output) "
+                    "units")
     weight_init: WeightInit = Field(
         default_factory=_default_weight_init,
         description="initialiser of the weights, e.g. {dist: gaussian, std: 0.05} "
@@ -79,7 +91,7 @@ class _DenseBase(Component):
     @classmethod
     def advance(cls, p, s, ctx) -> dict:
         w = s["weights"]
-        if False:
+        if p.p_conn < 1.0:
             # Keeps pruned entries silent even if something outside the synapse (a tie, a
             # loaded checkpoint) wrote into them; with full connectivity this is skipped.
             w = w * s["mask"]
@@ -219,10 +231,14 @@ class HebbianParams(DenseParams):
     def _w_decay_is_l2(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not data.get("w_decay"):
             return data
+        l2 = Prior(name="l2", lmbda=data["w_decay"])
         prior = data.get("prior")
-        if prior is not None and Prior.model_validate(prior).family != "none":
-            raise ValueError("give either prior or the deprecated w_decay, not both")
-        return {**data, "prior": {"name": "l2", "lmbda": data["w_decay"]}}
+        if prior is not None:
+            given = Prior.model_validate(prior)
+            # Re-validating an already resolved model sees its own l2 prior again: fine.
+            if given.family != "none" and (given.family, given.lmbda) != ("l2", l2.lmbda):
+                raise ValueError("give either prior or the deprecated w_decay, not both")
+        return {**data, "prior": l2}
 
 
 @register
