@@ -183,10 +183,15 @@ class _ProgressBar(_Quiet):
 
 
 @app.command()
-def components(kind: Optional[str] = typer.Argument(None, help="one kind in detail")) -> None:
+def components(kind: Optional[str] = typer.Argument(None, help="one kind in detail"),
+               markdown: bool = typer.Option(False, "--markdown", help="every kind as Markdown "
+                                             "(docs/components.md)")) -> None:
     """List the component kinds, or describe one: parameters and compartments."""
-    from ngcspec.describe import describe_kind, kind_table
+    from ngcspec.describe import describe_kind, kind_table, markdown as as_markdown
 
+    if markdown:
+        sys.stdout.write(as_markdown())
+        return
     out.print(kind_table() if kind is None else describe_kind(kind))
 
 

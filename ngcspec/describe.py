@@ -76,3 +76,39 @@ def describe_kind(name: str) -> Group:
     roles = Text("roles: " + "; ".join(f"{k}: {v}" for k, v in ROLE_MEANING.items()), style="dim")
     head = Text(f"{name}  [{cls.family}]" + ("  plastic (evolve)" if cls.plastic else ""), style="bold")
     return Group(head, Text(cls.describe()), params, comps, roles)
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown() -> str:
+    """docs/components.md: every kind with its parameters, compartments and docstring."""
+    out = ["# Component kinds", "",
+           "Generated from the registry by `ngc components --markdown`; do not edit by hand.",
+           "Parameters marked *traced* enter the compiled program as data (changing them never",
+           "recompiles). Shapes are per sample; batched compartments get a leading batch axis B.",
+           ""]
+    by_family: dict[str, list[str]] = {}
+    for name, cls in sorted(kinds().items()):
+        by_family.setdefault(cls.family or "other", []).append(name)
+    for family in sorted(by_family):
+        out.append(f"- **{family}**: " + ", ".join(f"[{n}](#{n.lower()})" for n in by_family[family]))
+    out.append("")
+    for family in sorted(by_family):
+        out += [f"## {family}", ""]
+        for name in by_family[family]:
+            cls = kinds()[name]
+            out += [f"### {name}", "", "```text", cls.describe(), "```", "",
+                    "| parameter | type | default | meaning |", "|---|---|---|---|"]
+            for pname, typ, default, doc, traced in parameter_rows(cls):
+                out.append(f"| `{pname}` | {_md(typ)}{' (traced)' if traced else ''} | "
+                           f"`{_md(default)}` | {_md(doc)} |")
+            out += ["", "| compartment | role | shape | reset | meaning |", "|---|---|---|---|---|"]
+            for cname, c in cls.compartments.items():
+                shape = ("B, " if c.batched else "") + c.shape if c.shape else ("B" if c.batched else "scalar")
+                role = c.role + (" (evolve only)" if c.evolve_only else "")
+                reset = "kept" if c.persistent else f"{c.reset}"
+                out.append(f"| `{cname}` | {role} | ({_md(shape)}) | {reset} | {_md(c.doc)} |")
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"

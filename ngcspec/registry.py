@@ -147,7 +147,9 @@ class Component:
 
     @classmethod
     def describe(cls) -> str:
-        return (cls.__doc__ or "").strip()
+        import inspect
+
+        return inspect.cleandoc(cls.__doc__ or "")
 
 
 _REGISTRY: dict[str, type[Component]] = {}

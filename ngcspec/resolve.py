@@ -22,7 +22,7 @@ from pydantic import ValidationError, create_model
 from ngcspec import graph
 from ngcspec.errors import CircuitError, NgcspecError, Problem, near, one_of, suggest
 from ngcspec.registry import Component, get_kind, kinds
-from ngcspec.spec import (COMMON_FIELDS, REF_RE, AccuracyMetric, Advance, CircuitSpec,
+from ngcspec.spec import (COMMON_FIELDS, HINT, REF_RE, AccuracyMetric, Advance, CircuitSpec,
                           ComponentCommon, ConstantClamp, Evolve, FileClamp, MeanMetric, Phase,
                           Repeat, Reset, StimulusClamp)
 from ngcspec.yamlsrc import Source, format_path, load_yaml
@@ -276,6 +276,7 @@ def _problems_from_pydantic(exc: ValidationError, src: Source, prefix: tuple, da
                     hint = f"{name}: {desc}"
         else:
             msg = _humanise(err)
+            msg, _, hint = msg.partition(HINT)
             if kind == "literal_error":
                 expected = err.get("ctx", {}).get("expected", "")
                 options = [o.strip(" '\"") for o in str(expected).replace(" or ", ",").split(",")]

@@ -24,6 +24,10 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 WIRE_RE = re.compile(
     rf"^\s*(?:(?P<scale>{_NUM})\s*\*\s*)?(?P<src>\w+\.\w+)\s*(?P<arrow>->|~>)\s*(?P<dst>\w+\.\w+)\s*$")
 
+#: Validators below raise ``ValueError(message + HINT + hint)``: the resolver shows the part
+#: after HINT as the problem's hint (how to fix it), apart from the message (what is wrong).
+HINT = "\nhint: "
+
 Name = Annotated[str, Field(pattern=NAME_RE)]
 Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$",
                            description="'component.compartment'")]
@@ -97,6 +101,22 @@ _CLAMP_FORMS = ("a clamp is a data field ('train.x'), a number, {constant: numbe
                 "{file: array.npy} or {stimulus: array.npy}")
 
 
+def _kind_of(v: Any) -> str:
+    if v is None:
+        return "an empty value"
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"the number {v!r}"
+    if isinstance(v, str):
+        return f"the text {v!r}"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping" + (f" with {', '.join(repr(str(k)) for k in list(v)[:3])}" if v else "")
+    return f"{type(v).__name__}"
+
+
 class UnknownClamp(Model):
     """Placeholder so a clamp of no known form gets one readable error."""
 
@@ -108,7 +128,7 @@ class UnknownClamp(Model):
             near = suggest(str(next(iter(v))), ["constant", "file", "stimulus"])
         elif isinstance(v, list):
             near = "write a list as {constant: [...]}"
-        raise ValueError(_CLAMP_FORMS + (f"; {near}" if near else ""))
+        raise ValueError(f"{_CLAMP_FORMS}, not {_kind_of(v)}" + (f"{HINT}{near}" if near else ""))
 
 
 Clamp = Annotated[
@@ -131,7 +151,7 @@ Clamp = Annotated[
 class WireSpec(Model):
     source: Ref = Field(..., alias="from", description="'component.compartment' read")
     target: Ref = Field(..., alias="to", description="input compartment it feeds (summed with other wires)")
-    scale: float = Field(1.0, description="factor applied to the value carried")
+    scale: float = Field(1.0, allow_inf_nan=False, description="factor applied to the value carried")
     delayed: bool = Field(False, description="read the source's value from the end of the previous step")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -142,8 +162,8 @@ def parse_wire(v: Any) -> Any:
         m = WIRE_RE.match(v)
         if not m:
             raise ValueError(
-                f"cannot read wire {v!r}: write 'src.compartment -> dst.compartment' "
-                "('~>' for a one-step delay, optional 'scale * ' prefix)")
+                f"cannot read wire {v!r}: {_wire_trouble(v)}{HINT}a wire is 'src.compartment -> "
+                "dst.compartment' ('~>' for a one-step delay, optional 'scale * ' prefix)")
         return {"from": m["src"], "to": m["dst"], "delayed": m["arrow"] == "~>",
                 "scale": float(m["scale"]) if m["scale"] else 1.0}
     if not isinstance(v, (dict, WireSpec)):
@@ -152,18 +172,24 @@ def parse_wire(v: Any) -> Any:
     return v
 
 
-def _kind_of(v: Any) -> str:
-    if v is None:
-        return "an empty value"
-    if isinstance(v, bool):
-        return f"the boolean {str(v).lower()}"
-    if isinstance(v, (int, float)):
-        return f"the number {v!r}"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, dict):
-        return "a mapping"
-    return f"{type(v).__name__}"
+def _wire_trouble(v: str) -> str:
+    """What is wrong with a wire string that does not parse, in a few words."""
+    arrows = re.findall(r"->|~>", v)
+    if not arrows:
+        odd = re.search(r"=>|<-|-+>|~+>|>|~|=", v)
+        return (f"'{odd.group(0)}' is not an arrow" if odd else "there is no arrow") + \
+            " (use '->', or '~>' for a one-step delay)"
+    if len(arrows) > 1:
+        return "a wire has one arrow (write one wire per line)"
+    left, right = re.split(r"->|~>", v, maxsplit=1)
+    if "*" in left:
+        scale, _, left = left.rpartition("*")
+        if not re.fullmatch(rf"\s*{_NUM}\s*", scale):
+            return f"the scale '{scale.strip()}' is not a number"
+    for end, what in ((left.strip(), "source"), (right.strip(), "target")):
+        if not REF_RE.match(end):
+            return f"the {what} '{end}' is not 'component.compartment'"
+    return "it does not have the form of a wire"
 
 
 Wire = Annotated[WireSpec, BeforeValidator(parse_wire),
@@ -221,9 +247,11 @@ class UnknownEntry(Model):
         if isinstance(v, str):
             near = suggest(v, ["reset", "advance"])
         elif isinstance(v, dict) and v:
-            near = suggest(next(iter(v)), ["advance", "evolve", "repeat", "reset"])
-        raise ValueError("a schedule entry is 'reset', 'advance', {advance: N}, "
-                         "{evolve: [names]} or {repeat: N, do: [...]}" + (f"; {near}" if near else ""))
+            near = suggest(str(next(iter(v))), ["advance", "evolve", "repeat", "reset", "do"])
+        what = f"'{v}'" if isinstance(v, str) else f"'{next(iter(v))}'" if isinstance(v, dict) and v \
+            else _kind_of(v)
+        raise ValueError(f"unknown schedule entry {what}; expected 'reset', 'advance', {{advance: N}}, "
+                         "{evolve: [names]} or {repeat: N, do: [...]}" + (f"{HINT}{near}" if near else ""))
 
 
 Entry = Annotated[

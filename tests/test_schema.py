@@ -41,3 +41,11 @@ def test_schema_rejects_unknown_top_level_fields():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**doc, "components": {"a": {"kind": "RateCell", "n_unit": 2}}}, schema)
     json.dumps(schema)
+
+
+def test_committed_component_docs_are_current():
+    from ngcspec.describe import markdown
+
+    committed = (ROOT / "docs" / "components.md").read_text(encoding="utf-8")
+    assert committed == markdown(), (
+        "docs/components.md is stale: run `ngc components --markdown > docs/components.md`")
