@@ -14,7 +14,9 @@ Each is a jitted ``lax.scan`` of T advance steps (inputs change every step) or o
 calls, timed by interleaving the two variants call by call (median of several calls) so the
 noise of a shared machine hits both alike. The outputs are checked to agree first. Reported:
 microseconds per step and the dense/blocks ratio, for stride 0 and for overlapping patches
-(stride 8), at batch sizes 1 and 32.
+(stride 8), at batch sizes 1 and 32, for ``advance`` (the forward product; the transpose path
+is idle), ``advance+T`` (post_in driven too, so pre_out = post_in @ W^T is computed; the
+dense twin does a second product) and ``evolve`` (the Hebbian update, sgd).
 
     python benchmarks/bench_patched.py               # ~1 min on 2 CPU cores
     python benchmarks/bench_patched.py --quick
@@ -77,14 +79,22 @@ def variants(n: int, d: int, stride: int, batch: int, steps: int):
     xs = jnp.asarray(rng.normal(size=(steps, batch, size)), jnp.float32)
     ys = jnp.asarray(rng.normal(size=(steps, batch, size)), jnp.float32)
 
-    def advance_scan(kind, p):
+    def advance_scan(kind, p, transpose: bool):
+        """T advance steps; with ``transpose`` the transpose path is driven too (post_in ->
+        pre_out: built into the patched kinds, a second product W^T for the dense twin)."""
         @jax.jit
-        def run(s, xs):
-            def body(s, x):
-                s = {**s, "inputs": x}
+        def run(s, xs, ys):
+            def body(s, xy):
+                s = {**s, "inputs": xy[0]}
+                if transpose and "post_in" in s:
+                    s["post_in"] = xy[1]
                 s = {**s, **kind.advance(p, s, ctx)}
-                return s, s["outputs"][0, 0]
-            return jax.lax.scan(body, s, xs)[1]
+                out = s["outputs"][0, 0]
+                if transpose:
+                    back = s["pre_out"] if "pre_out" in s else xy[1] @ (s["weights"] * s["mask"]).T
+                    out = out + back[0, 0]
+                return s, out
+            return jax.lax.scan(body, s, (xs, ys))[1]
         return run
 
     def evolve_scan(kind, p):
@@ -99,8 +109,10 @@ def variants(n: int, d: int, stride: int, batch: int, steps: int):
         return run
 
     return {
-        "blocks": (advance_scan(pk, pp), evolve_scan(pk, pp), ps),
-        "masked dense": (advance_scan(dk, dp), evolve_scan(dk, dp), ds),
+        "blocks": ({"advance": advance_scan(pk, pp, False), "advance+T": advance_scan(pk, pp, True)},
+                   evolve_scan(pk, pp), ps),
+        "masked dense": ({"advance": advance_scan(dk, dp, False),
+                          "advance+T": advance_scan(dk, dp, True)}, evolve_scan(dk, dp), ds),
         "_data": (xs, ys, g),
     }
 
@@ -109,8 +121,9 @@ def check_same(v) -> None:
     xs, ys, g = v["_data"]
     (ab, eb, sb), (ad, ed, sd) = v["blocks"], v["masked dense"]
     # the first output entry of every step, and the learned weights after all the evolves
-    np.testing.assert_allclose(np.asarray(ab(sb, xs)), np.asarray(ad(sd, xs)), rtol=1e-3,
-                               atol=1e-3)
+    for op in ("advance", "advance+T"):
+        np.testing.assert_allclose(np.asarray(ab[op](sb, xs, ys)), np.asarray(ad[op](sd, xs, ys)),
+                                   rtol=1e-3, atol=1e-3)
     wb = np.asarray(g.to_dense(eb(sb, xs, ys)))
     wd = np.asarray(ed(sd, xs, ys))
     np.testing.assert_allclose(wb, wd, rtol=1e-3, atol=1e-3)
@@ -151,10 +164,11 @@ def main(argv=None) -> dict:
             fns = {}
             for name in ("blocks", "masked dense"):
                 adv, evo, s = v[name]
-                fns[(name, "advance")] = lambda adv=adv, s=s: adv(s, xs).block_until_ready()
+                for op, f in adv.items():
+                    fns[(name, op)] = lambda f=f, s=s: f(s, xs, ys).block_until_ready()
                 fns[(name, "evolve")] = lambda evo=evo, s=s: evo(s, xs, ys).block_until_ready()
             t = time_interleaved(fns, args.repeats)
-            for op in ("advance", "evolve"):
+            for op in ("advance", "advance+T", "evolve"):
                 b, d = t[("blocks", op)], t[("masked dense", op)]
                 rows.append({"stride": stride, "batch": batch, "op": op,
                              "blocks_us": 1e6 * b / args.steps,
@@ -164,10 +178,10 @@ def main(argv=None) -> dict:
     print(f"patched synapse: {args.n} patches of {args.d}x{args.d} in a {size}x{size} matrix; "
           f"{args.steps} steps per call, median of {args.repeats}; "
           f"{jax.devices()[0].platform} ({platform.processor() or platform.machine()})")
-    print(f"{'stride':>6} {'batch':>5} {'op':>8} {'blocks us/step':>15} "
+    print(f"{'stride':>6} {'batch':>5} {'op':>9} {'blocks us/step':>15} "
           f"{'masked dense us/step':>21} {'dense/blocks':>12}")
     for r in rows:
-        print(f"{r['stride']:>6} {r['batch']:>5} {r['op']:>8} {r['blocks_us']:>15.1f} "
+        print(f"{r['stride']:>6} {r['batch']:>5} {r['op']:>9} {r['blocks_us']:>15.1f} "
               f"{r['dense_us']:>21.1f} {r['ratio']:>11.1f}x")
     out = {"n": args.n, "d": args.d, "steps": args.steps, "repeats": args.repeats,
            "device": jax.devices()[0].platform, "rows": rows}

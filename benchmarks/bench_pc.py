@@ -18,7 +18,9 @@ by call so that the noise of a shared machine hits all of them alike:
 * ``loop``: a Python loop per step calling the jitted ``circuit.step`` (plus one jitted call
   for reset+clamp and one for evolve per batch), the way ngc-learn's PCN exhibit runs.
 
-Also reported: the compile time of each epoch program, and ``Circuit.run`` end to end.
+Also timed in the same rounds: ``Circuit.run(epochs=1)``, the public entry point (the same
+epoch program plus the host-side work of a run). Also reported: the cold compile time of each
+epoch program (wall and CPU time; the persistent XLA cache is switched off).
 
     python benchmarks/bench_pc.py              # full run (a few minutes on 2 CPU cores)
     python benchmarks/bench_pc.py --quick      # short run
@@ -306,7 +308,6 @@ def main(argv=None) -> int:
         circuits[check] = ngcspec.load(path)
 
     c = circuits[True]
-    pp = c.program.phase("train")
     data = {k: jnp.asarray(v.astype(np.int32) if v.dtype.kind in "iu" else v)
             for k, v in c.resolved.phases["train"].data.arrays.items()}
     idx = jnp.arange(K * B, dtype=jnp.int32).reshape(K, B)  # no shuffle: batches in file order
@@ -359,8 +360,12 @@ def main(argv=None) -> int:
         return 1
 
     # -- timing: interleaved ------------------------------------------------------------------
+    def circuit_run():  # the public entry point, one epoch; it blocks until done
+        circuits[True].run(epochs=1)
+
+    calls["circuit_run"] = circuit_run
     times = {k: [] for k in calls}
-    for f in calls.values():  # one untimed warm call each
+    for f in calls.values():  # one untimed warm call each (Circuit.run compiles here)
         jax.block_until_ready(f())
     names = list(calls)
     for r in range(R):
@@ -368,12 +373,20 @@ def main(argv=None) -> int:
         for k in order:
             times[k].append(timed(calls[k])[0])
     med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
+    ratios_of_best = {  # on a shared machine the fastest call is the least disturbed one
+        "ngcspec_over_hand": best["ngcspec"] / best["hand"],
+        "ngcspec_nocheck_over_hand": best["ngcspec_nocheck"] / best["hand"],
+        "check_over_nocheck": best["ngcspec"] / best["ngcspec_nocheck"],
+    }
     ratios = {
         "ngcspec_over_hand": statistics.median(a / b for a, b in zip(times["ngcspec"], times["hand"])),
         "ngcspec_nocheck_over_hand": statistics.median(
             a / b for a, b in zip(times["ngcspec_nocheck"], times["hand"])),
         "check_over_nocheck": statistics.median(
             a / b for a, b in zip(times["ngcspec"], times["ngcspec_nocheck"])),
+        "circuit_run_over_ngcspec": statistics.median(
+            a / b for a, b in zip(times["circuit_run"], times["ngcspec"])),
     }
 
     # -- the per-step Python loop -------------------------------------------------------------
@@ -412,18 +425,8 @@ def main(argv=None) -> int:
     ratios["loop_over_ngcspec_nocheck"] = statistics.median(
         a / b for a, b in zip(loop_times, fused_nocheck_times))
 
-    # -- Circuit.run end to end ----------------------------------------------------------------
-    run_times = []
-    circuits[True].run(epochs=1)  # compile (the run's own jit cache)
-    for _ in range(max(3, R // 3)):
-        t = time.perf_counter()
-        circuits[True].run(epochs=2)
-        run_times.append((time.perf_counter() - t) / 2)
-    run_epoch_s = statistics.median(run_times)
-
     steps_per_s = {k: steps_per_call / v for k, v in med.items()}
     steps_per_s["loop"] = 1.0 / loop_step_s
-    steps_per_s["circuit_run"] = steps_per_call / run_epoch_s
     results = {
         **info,
         "compile_s": compile_s,
@@ -432,18 +435,19 @@ def main(argv=None) -> int:
         "seconds_per_call_median": med,
         "seconds_per_call_all": times,
         "seconds_per_step_loop_all": loop_times,
-        "circuit_run_seconds_per_epoch_all": run_times,
         "steps_per_s": steps_per_s,
         "ratios": ratios,
+        "ratios_of_fastest_calls": ratios_of_best,
+        "steps_per_s_fastest_call": {k: steps_per_call / v for k, v in best.items()},
         "targets": {"ngcspec_over_hand_max": 1.10, "loop_over_ngcspec_min": 3.0},
     }
 
     print(f"\nsteps/s (median of {R} calls of {steps_per_call} steps):")
     for k, v in steps_per_s.items():
         print(f"  {k:16s} {v:9.0f}")
-    print("ratios (median of per-round ratios):")
+    print("ratios: median of per-round ratios | ratio of the fastest calls")
     for k, v in ratios.items():
-        print(f"  {k:26s} {v:6.3f}")
+        print(f"  {k:26s} {v:6.3f}" + (f" | {ratios_of_best[k]:6.3f}" if k in ratios_of_best else ""))
     ok_hand = ratios["ngcspec_over_hand"] <= 1.10
     ok_loop = ratios["loop_over_ngcspec"] >= 3.0
     print(f"target ngcspec/hand <= 1.10: {'met' if ok_hand else 'NOT met'} "

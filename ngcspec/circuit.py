@@ -176,6 +176,8 @@ class Circuit:
         if listener is not None:
             listener.phase_started(epoch, pname, -(-n // bsz))
             pp.listener = lambda i: listener.batch_done(epoch, pname, i)
+        if self.program.batch_size_of(state) not in (None, bsz):
+            state = self.program.jitted_resize(bsz)(state)
         try:
             fn = pp.jitted(progress=listener is not None)
             state, outs = fn(self.params, state, pp.device_data(), seed, epoch)

@@ -17,6 +17,7 @@ repeat blocks are ``lax.scan`` loops, and the batches of an epoch are a ``lax.sc
 from __future__ import annotations
 
 import contextlib
+import zlib
 from functools import partial
 from typing import Any, Callable
 
@@ -55,7 +56,7 @@ class Program:
         self.watch = [(n, c) for n in self.order for c, spec in self.comps[n].kind.compartments.items()
                       if not spec.integer]
         self._phases: dict[str, PhaseProgram] = {}
-        self._init_jit: dict[int, Callable] = {}
+        self._init_jit: dict[Any, Callable] = {}
 
     # -- parameters and state ---------------------------------------------------------------
     def initial_params(self) -> dict:
@@ -72,9 +73,10 @@ class Program:
     def init_state(self, params: dict, key, batch_size: int) -> dict:
         """Fresh state: persistent compartments from ``init`` (or files), the rest reset."""
         state = {}
-        for i, name in enumerate(self.order):
+        for name in self.order:
             rc = self.comps[name]
-            s = dict(rc.kind.init(rc.params, random.fold_in(key, i), self.dtype))
+            # keyed by name, so adding or reordering components leaves the other draws alone
+            s = dict(rc.kind.init(rc.params, random.fold_in(key, _name_seed(name)), self.dtype))
             for cname, arr in rc.initial.items():
                 if rc.kind.compartments[cname].persistent:
                     s[cname] = jnp.asarray(arr, s[cname].dtype if cname in s else self.dtype)
@@ -82,6 +84,14 @@ class Program:
             state[name] = reset_component(rc.kind, self.view(params, name), s, rc.shapes, ctx,
                                           self.dtype, self._overrides(name))
         return self.refresh_ties(state)
+
+    def jitted_resize(self, batch_size: int) -> Callable:
+        """:func:`resize` compiled for one target batch size (a small program, so a phase
+        with another batch size does not force the epoch program to recompile)."""
+        key = ("resize", batch_size)
+        if key not in self._init_jit:
+            self._init_jit[key] = jax.jit(lambda state: resize(self, state, batch_size))
+        return self._init_jit[key]
 
     def jitted_init(self, batch_size: int) -> Callable:
         """``fn(params, seed) -> state``, compiled once per batch size (one program rather
@@ -146,7 +156,7 @@ class Program:
         prev = state
         dt = params["dt"]
         t = jnp.asarray(t_index, self.dtype) * dt
-        batch = self._batch_size(state)
+        batch = self.batch_size_of(state) or 1
         changed = {}
         for name in self.order:
             rc = self.comps[name]
@@ -174,7 +184,7 @@ class Program:
     def _evolve(self, params, state, names, t_index):
         dt = params["dt"]
         t = jnp.asarray(t_index, self.dtype) * dt
-        batch = self._batch_size(state)
+        batch = self.batch_size_of(state) or 1
         changed = {}
         for name in names:
             rc = self.comps[name]
@@ -193,12 +203,13 @@ class Program:
                 state = self._tie(state, name)
         return state, changed
 
-    def _batch_size(self, state) -> int:
+    def batch_size_of(self, state) -> int | None:
+        """The batch size the state holds (None when no compartment is batched)."""
         for name in self.order:
             for cname, c in self.comps[name].kind.compartments.items():
                 if c.batched:
                     return int(state[name][cname].shape[0])
-        return 1
+        return None
 
     def finite_flags(self, changed: dict):
         """One flag per watched compartment: False where a changed value is not finite.
@@ -214,6 +225,10 @@ class Program:
         if name not in self._phases:
             self._phases[name] = PhaseProgram(self, self.r.phases[name])
         return self._phases[name]
+
+
+def _name_seed(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
 def normalize(w, spec):

@@ -492,8 +492,8 @@ class _Resolver:
         except ValidationError as exc:
             self.problems += _problems_from_pydantic(exc, self.src, (), self.data, CircuitSpec)
             spec = None
-        self.check_nan(self.data, ())
         comps = self.components()
+        self.check_nan(self.data, ())   # after the typed checks, which may have said it already
         if spec is None or self.problems:
             raise self.error()
         wires = self.wires(spec, comps)

@@ -38,6 +38,22 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _matches_nothing(schema: dict, cls=None) -> None:
+    """JSON Schema of a placeholder model that only exists to give an invalid value a readable
+    error: editors must not accept anything because of it."""
+    schema.clear()
+    schema.update({"not": {}, "description": "(no valid value: placeholder for error messages)"})
+
+
+def _or_shorthand(word: str):
+    """JSON Schema of a model that may also be written as one word ('reset', 'advance')."""
+    def extra(schema: dict, cls=None) -> None:
+        full = dict(schema)
+        schema.clear()
+        schema["anyOf"] = [full, {"const": word, "description": f"shorthand for {cls.__name__}"}]
+    return extra
+
+
 # ---------------------------------------------------------------------------------------------
 # data
 
@@ -120,6 +136,8 @@ def _kind_of(v: Any) -> str:
 class UnknownClamp(Model):
     """Placeholder so a clamp of no known form gets one readable error."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_matches_nothing)
+
     @model_validator(mode="before")
     @classmethod
     def _fail(cls, v):
@@ -201,6 +219,8 @@ Wire = Annotated[WireSpec, BeforeValidator(parse_wire),
 
 
 class Advance(Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_or_shorthand("advance"))
+
     advance: int = Field(1, ge=1, le=10_000_000, description="steps of every component, fused into one scan")
 
 
@@ -214,6 +234,8 @@ class Repeat(Model):
 
 
 class Reset(Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_or_shorthand("reset"))
+
     reset: Literal[True] = True
 
 
@@ -239,6 +261,8 @@ def _normalise_entry(v: Any) -> Any:
 
 class UnknownEntry(Model):
     """Placeholder so an unknown entry gets one readable error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_matches_nothing)
 
     @model_validator(mode="before")
     @classmethod

@@ -149,9 +149,12 @@ def load_yaml(text: str, file: str = "<string>") -> Source:
                 hint = "remove the '---' line (or split the file in two)"
             elif "found undefined alias" in msg:
                 hint = "define the anchor (&name) before using the alias (*name)"
+            elif "while parsing a flow" in msg:
+                hint = "check the brackets: '[' closes with ']', '{' with '}', items are separated by ','"
             elif "could not find expected ':'" in msg:
                 hint = "each line of a mapping is 'key: value'"
-            raise CircuitError([Problem(f"invalid YAML: {msg}", file, line, col, "", hint)]) from None
+            where = "" if "second one starts here" in msg else _field_before(text, mark)
+            raise CircuitError([Problem(f"invalid YAML: {msg}", file, line, col, where, hint)]) from None
         except yaml.YAMLError as exc:  # pragma: no cover - reader errors while scanning
             raise CircuitError([Problem(f"invalid YAML: {exc}", file)]) from None
         except RecursionError:
@@ -170,6 +173,43 @@ def load_yaml(text: str, file: str = "<string>") -> Source:
         return src
     finally:
         loader.dispose()
+
+
+def _field_before(text: str, mark, _depth: int = 0) -> str:
+    """Field path of the last key before ``mark``, read from the text up to there: the field
+    whose value could not be parsed (or the one just before the broken line). Best effort."""
+    if mark is None or getattr(mark, "index", None) is None:
+        return ""
+    head = text[: mark.index]
+    for _ in range(4):  # the text before the error may end inside a construct: drop lines
+        loader = yaml.SafeLoader(head)
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                return ""
+            src = Source(data=None, file="")
+            src.data = _Builder(src, loader, []).build(root, ())
+        except (yaml.YAMLError, RecursionError):
+            head = head[: head.rstrip("\n").rfind("\n") + 1] if "\n" in head.rstrip("\n") else ""
+            if not head:
+                return ""
+            continue
+        finally:
+            loader.dispose()
+        before = [(pos[0], -len(path), path) for path, pos in src.keys.items()
+                  if pos <= (mark.line + 1, mark.column + 1)]
+        if not before:
+            return ""
+        # the latest line; on it, the outermost key (the owner of a {flow: mapping})
+        line, _, path = max(before)
+        if line == mark.line + 1:
+            return format_path(path)
+        value = src.data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        # the text stopped in that key's value, or after it (then the broken line is a sibling)
+        return format_path(path if value is None else path[:-1])
+    return ""
 
 
 class _TooBig(Exception):
@@ -258,12 +298,14 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:
         out: dict[Any, Any] = {}
+        written = {id(k) for k, _ in node.value}   # keys written here, not merged in by '<<'
         try:
-            self.loader.flatten_mapping(node)   # '<<' merge keys
+            self.loader.flatten_mapping(node)   # '<<' merge keys: merged pairs come first
         except yaml.MarkedYAMLError as exc:
             self.fail(node, path, f"invalid merge ('<<'): {exc.problem}",
                       "'<<' takes an alias of a mapping (or a list of them)")
             return out
+        merged: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in (
                     _STANDARD_TAGS | _TEXT_TAGS) or key_node.tag in _EXPECTED_NODE:
@@ -271,13 +313,18 @@ class _Builder:
                           "write 'name: value'; a key cannot be a list, a mapping or a tagged value")
                 continue
             key = str(key_node.value)   # the key as written (so 'on', '1.0', '~' stay text)
-            if key in out or path + (key,) in self.src.keys:
+            if key in merged:   # overrides a merged value (as PyYAML and YAML's merge do)
+                if id(key_node) in written:
+                    merged.discard(key)
+            elif key in out or path + (key,) in self.src.keys:
                 line, col = _pos(key_node)
                 first = self.src.keys.get(path + (key,), (None, None))[0]
                 self.problems.append(Problem(
                     f"duplicate key '{key}'", self.src.file, line, col, format_path(path + (key,)),
                     f"it is already defined on line {first}; each name may appear once"))
                 continue
+            if id(key_node) not in written:
+                merged.add(key)
             self.src.keys[path + (key,)] = _pos(key_node)
             out[key] = self._build(value_node, path + (key,), depth + 1)
         return out

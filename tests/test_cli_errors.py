@@ -41,8 +41,11 @@ class Case:
 
 CASES: dict[str, Case] = {
     # -- YAML itself ----------------------------------------------------------------------
-    "yaml_syntax.yaml": Case(6, 11, "", ("invalid yaml", "file ends", "list '['", "closed"), ("']'",)),
-    "tabs.yaml": Case(6, 1, "", ("invalid yaml", "'\\t'"), ("spaces, not tabs",)),
+    # (a syntax error's path is the field whose text was being read: the value of 'schedule',
+    # or, for the tab, the mapping of the line before)
+    "yaml_syntax.yaml": Case(6, 11, "schedule", ("invalid yaml", "file ends", "list '['", "closed"),
+                             ("']'",)),
+    "tabs.yaml": Case(6, 1, "components", ("invalid yaml", "'\\t'"), ("spaces, not tabs",)),
     "empty.yaml": Case(1, 1, "", ("file is empty",), ("ngcspec: 1",)),
     "top_level_list.yaml": Case(2, 1, "", ("mapping of fields", "ngcspec, name, components")),
     "duplicate_key.yaml": Case(6, 3, "components.x", ("duplicate key 'x'",), ("line 4",)),

