@@ -1,7 +1,9 @@
 """``ngc``: validate, run, inspect circuits from the shell.
 
-User errors (bad files, bad options, a NaN in a run) print a located message and exit with
-status 1 (2 for bad command-line usage); no Python traceback is shown for them. ``validate``,
+User errors (bad files, bad options, a NaN in a run, running out of memory) print a located
+message and exit with status 1 (2 for bad command-line usage); no Python traceback is shown
+for them. Anything else is a bug in ngcspec: a one-paragraph report and status 3 (the
+traceback with ``NGCSPEC_DEBUG=1``), so no input ever makes ``ngc`` dump a traceback. ``validate``,
 ``components``, ``schema`` and ``graph`` never import JAX, so they stay fast in CI.
 """
 
@@ -124,7 +126,20 @@ def run(
         for k, v in metrics.items():
             table.add_row(ph, k, f"{v:.4g}")
     out.print(table)
+    _print_small_finals(result, resolved)
     out.print(f"results: {path}")
+
+
+def _print_small_finals(result, resolved, limit: int = 32) -> None:
+    """Show the small arrays recorded as 'final' (e.g. regression coefficients)."""
+    import numpy as np
+
+    for ph, phase in resolved.phases.items():
+        for (comp, part), mode in phase.record.items():
+            v = result.records.get(f"{ph}/{comp}.{part}")
+            if mode == "final" and v is not None and np.size(v) <= limit:
+                arr = np.array2string(np.asarray(v), precision=4, suppress_small=True)
+                out.print(f"{ph}/{comp}.{part} {tuple(np.shape(v))}:\n{arr}", markup=False)
 
 
 class _Quiet:
@@ -271,6 +286,13 @@ def _internal_error(exc: BaseException) -> str:
             "that triggers it\n    (set NGCSPEC_DEBUG=1 to see the Python traceback)")
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """A host or device allocation failure: the circuit is too large, not a bug."""
+    text = str(exc)
+    return isinstance(exc, MemoryError) or "RESOURCE_EXHAUSTED" in text or "Out of memory" in text \
+        or "out of memory" in text
+
+
 def main() -> None:
     """Entry point of ``ngc``: exit 0 (success), 1 (a user error, printed without a
     traceback), 2 (bad command-line usage), 3 (a bug in ngcspec), 130 (interrupted)."""
@@ -288,6 +310,10 @@ def main() -> None:
         if isinstance(exc, _click_exceptions()):  # usage errors: bad options, missing arguments
             exc.show()
             sys.exit(exc.exit_code)
+        if _out_of_memory(exc):
+            err.print(f"out of memory: {type(exc).__name__}: {str(exc)[:500]}\n    hint: reduce the "
+                      "sizes, the batch size or what is recorded per step", markup=False)
+            sys.exit(1)
         err.print(_internal_error(exc), markup=False)
         sys.exit(3)
     # without standalone mode, click returns the code of a typer.Exit instead of exiting

@@ -40,7 +40,7 @@ class Problem:
         return out
 
     def github(self) -> str:
-        props = [f"file={self.file}"]
+        props = [f"file={_gh_escape_prop(_repo_relative(self.file))}"]
         if self.line is not None:
             props.append(f"line={self.line}")
         if self.column is not None:
@@ -49,6 +49,21 @@ class Problem:
         props.append(f"title={_gh_escape_prop(title)}")
         msg = self.message + (f" (hint: {self.hint})" if self.hint else "")
         return f"::error {','.join(props)}::{_gh_escape_data(msg)}"
+
+
+def _repo_relative(file: str) -> str:
+    """GitHub attaches annotations to paths relative to the checkout (the working directory
+    of a CI step): absolute paths below it are made relative."""
+    import os
+
+    if os.path.isabs(file):
+        try:
+            rel = os.path.relpath(file)
+        except ValueError:  # another drive (Windows)
+            return file
+        if not rel.startswith(".."):
+            return rel
+    return file
 
 
 def _gh_escape_data(s: str) -> str:

@@ -147,8 +147,8 @@ def circuit_yaml(*, name: str = "iterative-regression", sys_dim: int, dict_dim: 
     ]
     if intercept_lr is not None:
         lines += [
-            f"  b: {{kind: HebbianSynapse, shape: [1, {sys_dim}], eta: {_yaml_float(intercept_lr)}, "
-            "sign_value: -1.0, w_bound: 0.0,",
+            f"  b: {{kind: HebbianSynapse, shape: [1, {sys_dim}], "
+            f"eta: {_yaml_float(intercept_lr)}, sign_value: -1.0, w_bound: 0.0,",
             "      weight_init: {dist: constant, value: 0.0}, optim_type: sgd}",
         ]
     lines += [
@@ -328,7 +328,8 @@ class _IterativeRegression:
         X = np.asarray(X, np.float64)
         y = np.asarray(y, np.float64)
         if X.ndim != 2 or X.shape[1] != self.dict_dim:
-            raise ValueError(f"X has shape {X.shape}; expected (n_samples, dict_dim={self.dict_dim})")
+            raise ValueError(f"X has shape {X.shape}; expected (n_samples, "
+                             f"dict_dim={self.dict_dim})")
         one_d = y.ndim == 1
         y2 = y[:, None] if one_d else y
         if y2.ndim != 2 or y2.shape != (X.shape[0], self.sys_dim):
@@ -395,14 +396,17 @@ class _IterativeRegression:
         n = X.shape[0]
         seed = _seed_of(self.key)
         with precision(self.dtype):
-            if self._state is None or not self.warm_start or self._state_n != n:
-                state = circuit.init_state(batch_size=n, seed=seed)
-                if self._state is not None and self.warm_start:  # new n: keep what persists
-                    state = {**state, "W": {**state["W"], **{
-                        k: v for k, v in self._state["W"].items()
-                        if k in ("weights", "opt_count", "opt_mW", "opt_vW")}}}
-            else:
+            if self.warm_start and self._state is not None and self._state_n == n \
+                    and self._compiled is compiled:
                 state = self._state
+            else:
+                state = circuit.init_state(batch_size=n, seed=seed)
+                if self.warm_start and self._state is not None:
+                    # another program (n, epochs, dtype, ...): carry what persists in W
+                    old = self._state["W"]
+                    state = {**state, "W": {**state["W"], **{
+                        k: jnp.asarray(old[k], state["W"][k].dtype)
+                        for k in ("weights", "opt_count", "opt_mW", "opt_vW")}}}
             dt = jnp.dtype(self.dtype)
             data = {"x": jnp.asarray(Xc, dt), "y": jnp.asarray(yc, dt)}
             state = compiled.fit_fn(circuit.params, state, data, seed, jnp.asarray(thr, dt))

@@ -322,9 +322,13 @@ def _data_path(data: Any, loc: tuple) -> tuple:
     which may collide with keys of the data ({repeat: 3, do: [...]}): take the reading that
     follows the data the furthest."""
     best: tuple = ((), -1)   # (path, index in loc of its last part): longest, then latest
+    done: set = set()         # (node, position in loc, last): each state once, so not exponential
 
     def walk(node, i, path, last):
         nonlocal best
+        if (id(node), i, last) in done:
+            return
+        done.add((id(node), i, last))
         if (len(path), last) > (len(best[0]), best[1]):
             best = (path, last)
         if i >= len(loc):
@@ -336,7 +340,7 @@ def _data_path(data: Any, loc: tuple) -> tuple:
             walk(node[part], i + 1, path + (part,), i)
         walk(node, i + 1, path, last)   # a union tag (or a part the data lacks): skip it
 
-    if len(loc) <= 24:
+    if len(loc) <= 64:
         walk(data, 0, (), -1)
     return best[0]
 

@@ -5,6 +5,13 @@ data by hand, so that (a) every mapping key and value keeps its ``line:column`` 
 messages, (b) duplicate keys are errors instead of silently overwritten values, and (c) a tag
 outside YAML's standard scalar/collection set (``!!python/object`` and friends) is refused:
 no tag ever constructs a Python object.
+
+Whatever the text, loading ends in data or in a :class:`CircuitError` with located problems,
+never in another exception: control characters, undecodable tagged scalars (``!!int abc``),
+bad merges, nesting deeper than :data:`MAX_DEPTH`, aliases that contain themselves and alias
+"bombs" that expand beyond :data:`MAX_VALUES` values are all reported. A syntax error names
+the field whose text was being read (read back from the text before the error). Plain
+scalars that YAML 1.1 would turn into dates (``2024-01-01``) stay text.
 """
 
 from __future__ import annotations

@@ -226,9 +226,10 @@ def test_text_format_names_file_line_column_and_path(name, capsys, monkeypatch, 
     assert "0 of 1 file(s) valid" in err
 
 
-def test_github_annotations(capsys, monkeypatch):
+def test_github_annotations(capsys, monkeypatch, tmp_path):
     files = [str(MALFORMED / n) for n in ("unknown_kind.yaml", "wire_unknown_compartment.yaml",
                                           "undelayed_loop.yaml")]
+    monkeypatch.chdir(tmp_path)   # outside the checkout: paths stay as given
     code, out, err = _main(["validate", "--format", "github", *files], capsys, monkeypatch)
     assert code == 1
     lines = out.strip().splitlines()
@@ -241,6 +242,10 @@ def test_github_annotations(capsys, monkeypatch):
     assert "did you mean 'outputs'?" in parsed[1][5]
     assert "%0A" in parsed[2][5]   # newlines of the loop listing are escaped
     assert "ngcspec wires[1]" in parsed[1][4]
+    # in CI the working directory is the checkout: annotations name files relative to it
+    monkeypatch.chdir(MALFORMED.parent)
+    code, out, err = _main(["validate", "--format", "github", files[0]], capsys, monkeypatch)
+    assert out.startswith("::error file=malformed/unknown_kind.yaml,line=5,col=13,"), out
 
 
 def _valid_circuit(folder: Path) -> Path:
@@ -323,6 +328,15 @@ def test_a_bug_is_reported_without_traceback_and_other_files_are_still_checked(c
     monkeypatch.setenv("NGCSPEC_DEBUG", "1")
     code, out, err = _main(["validate", str(ok)], capsys, monkeypatch)
     assert code == 3 and TRACEBACK in out   # the traceback only on request
+    monkeypatch.delenv("NGCSPEC_DEBUG")
+
+    def exhausted(path, *a, **k):
+        raise MemoryError("RESOURCE_EXHAUSTED: cannot allocate 8.0TiB")
+
+    monkeypatch.setattr(ngcspec.resolve, "resolve_file", exhausted)
+    code, out, err = _main(["graph", str(ok)], capsys, monkeypatch)
+    assert code == 1 and TRACEBACK not in out + err
+    assert "out of memory" in err and "reduce the sizes" in err
 
 
 def test_run_with_an_unknown_set_parameter_fails_at_validation(tmp_path):

@@ -26,8 +26,8 @@ from sklearn.linear_model import ElasticNet, Lasso, Ridge  # noqa: E402
 import ngcspec  # noqa: E402
 from ngcspec import RunError  # noqa: E402
 from ngcspec.data import load_dataset  # noqa: E402
-from ngcspec.regression import (ConvergenceWarning, Iterative_ElasticNet, Iterative_Lasso,  # noqa: E402
-                                Iterative_Ridge, circuit_yaml)
+from ngcspec.regression import (  # noqa: E402
+    ConvergenceWarning, Iterative_ElasticNet, Iterative_Lasso, Iterative_Ridge, circuit_yaml)
 
 CIRCUITS = Path(__file__).resolve().parent.parent / "circuits"
 N = 442

@@ -9,8 +9,6 @@ whose per-step records are replayed in numpy.
 
 import importlib.util
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import jax

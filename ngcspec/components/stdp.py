@@ -93,10 +93,10 @@ def _spike_inputs() -> dict:
 
 
 # Appended to each kind's docstring, right after its own deviations.
-_COMMON_DEVIATIONS = """- ``p_conn`` is a persistent ``mask`` applied at init, reset and after every evolve.
-      ngc-learn passes ``p_conn`` positionally into DenseSynapse's ``p_release_mean`` slot,
-      so there ``p_conn < 1`` switches on a stochastic-release path that crashes and
-      ``p_conn`` itself does nothing.
+_COMMON_DEVIATIONS = """- ``p_conn`` is a persistent ``mask``, applied at init, at reset and after
+      every evolve. ngc-learn passes ``p_conn`` positionally into DenseSynapse's
+      ``p_release_mean`` slot, so there ``p_conn < 1`` switches on a stochastic-release
+      path that crashes and ``p_conn`` itself does nothing.
     - ``weight_mask`` is the ``mask`` compartment, given from a file with ``init:``.
     - ``eta`` and every other float are traced: a new value does not recompile (ngc-learn
       freezes them when it compiles, hence its ``eta`` compartments).
@@ -217,7 +217,8 @@ class ExpSTDPSynapse(_PlasticDense):
              - A_minus exp(-beta W) * (s_pre^T @ x_post)        (if A_minus > 0)
         W <- clip(W + eta dW - W / tau_w [if tau_w > 0], 0.01, w_bound - 0.01),  then masked
 
-    with x_tar the matrix of x_pre's shape filled with pretrace_target. In rate form:
+    with x_tar the matrix of x_pre's shape filled with pretrace_target; masked entries are
+    set to 0 after the clip, below its 0.01 floor (as ngc-learn's weight_mask). In rate form:
     dW_ij/dt = A_plus [z_j e^(-beta w) - x_tar e^(-beta (w_max - w))] s_i
     - A_minus s_j z_i e^(-beta w).
 
@@ -230,8 +231,6 @@ class ExpSTDPSynapse(_PlasticDense):
     Deviations from ngc-learn:
 
     - tau_w acts when > 0 (above).
-    - The weight mask is applied after the clip, so masked entries are 0, below the 0.01
-      floor (as ngc-learn's weight_mask).
     """ + _COMMON_DEVIATIONS
 
     Params = ExpSTDPParams
