@@ -21,6 +21,7 @@ dense twin does a second product) and ``evolve`` (the Hebbian update, sgd).
     python benchmarks/bench_patched.py               # ~1 min on 2 CPU cores
     python benchmarks/bench_patched.py --quick
     python benchmarks/bench_patched.py --n 16 --d 64 --json out.json
+    python benchmarks/bench_patched.py --n 64 --d 128 --steps 20   # an 8192 x 8192 matrix (GPU)
 
 Runs unchanged on CPU or GPU: JAX picks the backend.
 """

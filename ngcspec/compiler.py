@@ -27,7 +27,7 @@ from ngcspec.lazy import jax, jnp, lax, random
 from ngcspec.params import ParamView
 from ngcspec.registry import StepContext
 from ngcspec.resolve import Resolved, ResolvedPhase
-from ngcspec.state import numeric_params, reset_component
+from ngcspec.state import initial_values, numeric_params, reset_component
 
 
 def precision(dtype: str):
@@ -76,10 +76,8 @@ class Program:
         for name in self.order:
             rc = self.comps[name]
             # keyed by name, so adding or reordering components leaves the other draws alone
-            s = dict(rc.kind.init(rc.params, random.fold_in(key, _name_seed(name)), self.dtype))
-            for cname, arr in rc.initial.items():
-                if rc.kind.compartments[cname].persistent:
-                    s[cname] = jnp.asarray(arr, s[cname].dtype if cname in s else self.dtype)
+            s = initial_values(rc.kind, rc.params, random.fold_in(key, _name_seed(name)),
+                               rc.shapes, batch_size, self.dtype, rc.initial)
             ctx = StepContext(params["dt"], jnp.zeros((), self.dtype), None, batch_size)
             state[name] = reset_component(rc.kind, self.view(params, name), s, rc.shapes, ctx,
                                           self.dtype, self._overrides(name))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ngcspec.lazy import jnp, random
+from ngcspec.lazy import jax, jnp, random
 from ngcspec.params import ParamView
 from ngcspec.registry import StepContext, get_kind
-from ngcspec.state import numeric_params, reset_component
+from ngcspec.state import initial_values, numeric_params, reset_component
 
 
 class Single:
@@ -31,7 +31,8 @@ class Single:
         self.key = random.PRNGKey(seed)
         self.key, sub = random.split(self.key)
         self.t = 0.0
-        self.state = dict(cls.init(self.model, sub, dtype))
+        self.state = initial_values(cls, self.model, sub, self.shapes, batch_size, dtype)
+        self._jit: dict[str, Any] = {}
         self.reset()
 
     def _ctx(self, dt: float | None = None) -> StepContext:
@@ -54,16 +55,31 @@ class Single:
             self.state[name] = jnp.broadcast_to(jnp.asarray(v, self.state[name].dtype),
                                                 self.state[name].shape)
 
+    def _compiled(self, method: str):
+        """``kind.<method>`` jitted once (eager JAX compiles every small op separately)."""
+        if method not in self._jit:
+            fn = getattr(self.kind, method)
+            model, batch = self.model, self.batch_size
+
+            def run(numeric, state, dt, t, key):
+                return fn(ParamView(model, numeric), state, StepContext(dt, t, key, batch))
+
+            self._jit[method] = jax.jit(run)
+        return self._jit[method]
+
+    def _call(self, method: str, dt: float | None) -> dict:
+        ctx = self._ctx(dt)
+        return self._compiled(method)(self.p._numeric, self.state, ctx.dt, ctx.t, ctx.key)
+
     def advance(self, dt: float | None = None, **inputs: Any) -> dict:
         self.set(**inputs)
-        ctx = self._ctx(dt)
-        self.state = {**self.state, **self.kind.advance(self.p, self.state, ctx)}
+        self.state = {**self.state, **self._call("advance", dt)}
         self.t += self.dt if dt is None else dt
         return self.state
 
     def evolve(self, dt: float | None = None, **inputs: Any) -> dict:
         self.set(**inputs)
-        self.state = {**self.state, **self.kind.evolve(self.p, self.state, self._ctx(dt))}
+        self.state = {**self.state, **self._call("evolve", dt)}
         return self.state
 
     def __getitem__(self, name: str):

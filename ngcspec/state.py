@@ -18,6 +18,20 @@ def numeric_params(model, dtype) -> dict[str, Any]:
     return cast(numeric_leaves(model))
 
 
+def initial_values(kind: type[Component], model, key, shapes: dict, batch_size: int, dtype,
+                   files: dict | None = None) -> dict[str, Any]:
+    """Persistent compartments at the start: ``kind.init`` (or arrays from files), with a
+    batch axis added to batched ones (e.g. per-sample adaptive thresholds)."""
+    s = dict(kind.init(model, key, dtype))
+    for name, arr in (files or {}).items():
+        if kind.compartments[name].persistent:
+            s[name] = jnp.asarray(arr, s[name].dtype if name in s else dtype)
+    for name, comp in kind.compartments.items():
+        if comp.persistent and comp.batched and name in s and s[name].shape == tuple(shapes[name]):
+            s[name] = jnp.broadcast_to(s[name], (batch_size,) + tuple(shapes[name]))
+    return s
+
+
 def reset_values(kind: type[Component], p: ParamView, shapes: dict, batch_size: int,
                  dtype, overrides: dict | None = None) -> dict[str, Any]:
     """Reset values of every non-persistent compartment, with a batch axis where declared.

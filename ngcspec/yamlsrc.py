@@ -223,6 +223,28 @@ class _TooBig(Exception):
     pass
 
 
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of values once aliases are expanded, without expanding them (memoised on the
+    nodes, which aliases share); loops and deep nesting are left to the builder to report."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if isinstance(node, yaml.ScalarNode) or depth > MAX_DEPTH or id(node) in active:
+            return 1
+        active.add(id(node))
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) \
+            else node.value
+        total = 1 + sum(size(c, depth + 1) for c in children)
+        active.discard(id(node))
+        sizes[id(node)] = total = min(total, MAX_VALUES + 1)
+        return total
+
+    return size(root, 0)
+
+
 class _Builder:
     """Nodes -> plain data, with positions; refuses non-standard tags, loops and bombs."""
 
@@ -237,6 +259,8 @@ class _Builder:
 
     def build(self, root: yaml.Node, path: Path) -> Any:
         try:
+            if _expanded_size(root) > MAX_VALUES:   # counted on the shared nodes: instant
+                raise _TooBig
             return self._build(root, path, 0)
         except _TooBig:
             self.problems.append(Problem(

@@ -9,6 +9,7 @@ Long runs drive the kind's ``advance`` inside one jitted ``lax.scan`` (see ``dri
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -447,3 +448,64 @@ run:
         z_ref.append(zz)
     np.testing.assert_allclose(g, g_ref, rtol=1e-5)
     np.testing.assert_allclose(z, z_ref, rtol=1e-4, atol=1e-5)
+
+
+# --- the example circuits ------------------------------------------------------------------
+
+CIRCUITS = Path(__file__).resolve().parent.parent / "circuits"
+
+
+def test_stp_example_matches_the_numpy_recursion():
+    res = ngcspec.load(CIRCUITS / "stp_depression_facilitation.yaml").run()
+    spikes = np.load(CIRCUITS / "data" / "stp_spikes.npy")[:, None, :].astype(np.float64)
+    ones = np.ones((2, 3))
+    for name, u0, tau_f, tau_d in (("dep", 0.5, 20.0, 300.0), ("fac", 0.1, 750.0, 50.0)):
+        _, x, out = ref_stp(spikes, ones, np.full((2, 3), u0), tau_f, tau_d)
+        got = res.records[f"drive/{name}.outputs"][0]
+        np.testing.assert_allclose(got, out, rtol=1e-5, atol=1e-6)
+    _, x, _ = ref_stp(spikes, ones, np.full((2, 3), 0.5), 20.0, 300.0)
+    np.testing.assert_allclose(res.records["drive/dep.x"][0, :, 0, 0, 0], x[:, 0, 0, 0],
+                               rtol=1e-5, atol=1e-6)
+    # the numbers in the file's header: the efficacy u+ x- that input 0's spikes release
+    # (the outputs also carry input 1 where both fire), from a scalar recursion
+    for u0, tau_f, tau_d, expected in ((0.5, 20.0, 300.0, [0.5, 0.2976, 0.1125, 0.261]),
+                                       (0.1, 750.0, 50.0, [0.1, 0.1769, 0.382, 0.4713])):
+        u, x_, amps = 0.0, 1.0, []
+        for s in spikes[:, 0, 0]:
+            u = u - u / tau_f + u0 * (1 - u) * s
+            if s:
+                amps.append(u * x_)
+            x_ = x_ + (1 - x_) / tau_d - u * x_ * s
+        np.testing.assert_allclose([amps[0], amps[1], amps[9], amps[10]], expected, atol=1e-3)
+
+
+def test_conductance_examples_match_the_recursions():
+    spikes = np.load(CIRCUITS / "data" / "conductance_spikes.npy")[:, None, :].astype(float)
+    res = ngcspec.load(CIRCUITS / "conductance_kernels.yaml").run()
+    for name, kind, tau_d, tau_r in (("exp", "ExponentialSynapse", 5.0, None),
+                                     ("alpha", "AlphaSynapse", 5.0, None),
+                                     ("dexp", "DoubleExpSynapse", 8.0, 2.0)):
+        g, _ = ref_conductance(kind, spikes, np.ones((2, 1)), 0.25, 1.0, tau_d, tau_r)
+        np.testing.assert_allclose(res.records[f"drive/{name}.g_syn"][0], g, rtol=1e-5,
+                                   atol=1e-6)
+    # the coupled cell: both synapses and the RateCell membrane, re-run in numpy
+    res = ngcspec.load(CIRCUITS / "conductance_coupled_cell.yaml").run()
+    w_inh = np.array([[0.0, 1.0], [0.0, 1.0]])
+    g_e = np.zeros((1, 2))
+    h_i = np.zeros((1, 2))
+    g_i = np.zeros((1, 2))
+    z = np.zeros((1, 2))
+    zs = []
+    for t in range(len(spikes)):
+        v = z                                          # the delayed wires read last step's z
+        g_e = g_e - 0.25 / 5.0 * g_e + 0.2 * spikes[t] @ np.ones((2, 2))
+        h_i = h_i - 0.25 / 5.0 * h_i + 0.3 * spikes[t] @ w_inh
+        g_i = g_i - 0.25 / 5.0 * g_i + 0.25 / 5.0 * h_i
+        j = -g_e * (v - 65.0) - g_i * (v + 15.0)
+        z = z + 0.25 / 10.0 * (-z + j)
+        zs.append(z)
+    np.testing.assert_allclose(res.records["drive/cell.z"][0], np.array(zs), rtol=1e-4,
+                               atol=1e-5)
+    peak = res.records["drive/cell.z"][0, :, 0, :]
+    np.testing.assert_allclose(peak[:200].max(axis=0), [3.2, 2.5], atol=0.05)   # the header
+    np.testing.assert_allclose(peak[200:].max(axis=0), [13.2, 8.9], atol=0.05)

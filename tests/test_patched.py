@@ -10,6 +10,8 @@ matrix with its mask set to the patches.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -446,3 +448,26 @@ def test_a_valid_patched_circuit_runs():
                                           "weight_init: {dist: constant, value: 1.0}"))
     out = c.run().state["W"]["outputs"]
     np.testing.assert_allclose(out, [[4, 7, 7, 7, 7, 4]])
+
+
+# --- the example circuits ------------------------------------------------------------------
+
+CIRCUITS = Path(__file__).resolve().parent.parent / "circuits"
+
+
+def test_overlap_demo_example_counts_the_connections():
+    res = ngcspec.load(CIRCUITS / "patched_overlap_demo.yaml").run()
+    np.testing.assert_allclose(res.records["show/W.outputs"], [[4, 7, 7, 7, 7, 4]])
+    np.testing.assert_allclose(res.records["show/W.pre_out"], [[3, 3, 5, 5, 4, 5, 5, 3, 3]])
+    assert res.state["W"]["weights"].shape == (3, 5, 4)
+
+
+def test_patched_pc_digits_example_learns_within_the_patches():
+    res = ngcspec.load(CIRCUITS / "patched_pc_digits.yaml").run(epochs=2)
+    energy = [m["recon_energy"] for m in res.metrics["train"]]
+    assert energy[1] > energy[0] + 50                 # about -200 then -84 (see the header)
+    g = Patches(4, 32, 64, 0, 4)
+    w = arr(res.state["W1"]["weights"])
+    assert w.shape == (4, 8, 24) and np.all(w[~g.owner()] == 0)
+    dense = g.to_dense(w)
+    assert np.all(dense[~g.support()] == 0) and np.count_nonzero(dense) == g.support().sum()

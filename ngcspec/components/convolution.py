@@ -96,7 +96,8 @@ class ConvParams(ComponentParams):
     padding: Literal["SAME", "VALID"] = Field(
         description="SAME (output ceil(H / s) for a conv, H s for a deconv) or VALID (no "
                     "padding: floor((H - k) / s) + 1 for a conv, (H - 1) s + k for a deconv); "
-                    "required, case-insensitive")
+                    "required, case-insensitive",
+        json_schema_extra={"enum": ["SAME", "VALID", "same", "valid"]})
     filter_init: WeightInit = Field(
         default_factory=_default_filter_init,
         description="initialiser of the kernel, drawn as a (k_h * k_w * C_in, C_out) matrix "
@@ -298,7 +299,7 @@ class DeconvSynapse(_DeconvBase):
 
 @register
 class StaticDeconvSynapse(_DeconvBase):
-    __doc__ = """A deconvolutional synaptic cable with fixed kernels (DeconvSynapse under another name).
+    __doc__ = """A deconvolutional synaptic cable with fixed kernels (DeconvSynapse renamed).
 
         outputs = deconv(inputs, K) * resist_scale + b      pre_out = deconv^T(post_in)
 

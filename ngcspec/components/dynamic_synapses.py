@@ -64,7 +64,7 @@ class STPDenseSynapse(_DenseBase):
         u    <- u - k u / tau_f + U (1 - u) s          (tau_f > 0; u = U when tau_f = 0)
         Wdyn <- W u x s + Wdyn (1 - s)                  W = weights * mask
         x    <- x + k (1 - x) / tau_d - u x s           (tau_d > 0, with the new u)
-        outputs[b, j] = sum_i s[b, i] Wdyn[b, i, j] * resist_scale + b_j
+        outputs[n, j] = sum_i s[n, i] Wdyn[n, i, j] * resist_scale + biases[j]   (sample n)
 
     u, x and Wdyn are per sample and per synapse, (B, n_in, n_out); reset sets u = 0,
     x = 1, Wdyn = 0. Hand check (ngc-learn's): U = 1, W = 1, s = 0.425 gives u = 0.425,

@@ -210,7 +210,9 @@ class PatchedParams(DenseParams):
 
 
 class HebbianPatchedParams(PatchedParams, HebbianParams):
-    pass
+    """PatchedParams plus the plasticity parameters of HebbianSynapse (same names, defaults
+    and meaning: eta, w_bound, is_nonnegative, prior, w_decay, sign_value, optim_type,
+    pre_wght, post_wght)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,11 +235,16 @@ _PATCHED_DEVIATIONS = """
       weights themselves when s_j != 0.
     - Each block gets its own draw of weight_init; ``p_conn`` is a persistent mask as in
       DenseSynapse; ``block_mask`` is applied from init on.
-    - The transpose path (post_in -> pre_out) is computed only when post_in has a non-zero
-      entry (zeros otherwise, which is what it would compute).
+    - On CPU the transpose path (post_in -> pre_out) is computed only when post_in has a
+      non-zero entry (zeros otherwise, which is what it would compute), so an unused path
+      costs almost nothing; on GPU it always runs (a conditional costs more there).
     - ``batch_size`` is not a parameter; inputs are read-only views (reset never writes into
       the wired sources).
 """
+
+
+def _patches(n: int) -> str:
+    return f"{n} patch" if n == 1 else f"{n} patches"
 
 
 class _PatchedBase(Component):
@@ -261,7 +268,7 @@ class _PatchedBase(Component):
         n, (n_in, n_out) = p.n_sub_models, p.shape
         if n_in % n or n_out % n:
             return [("n_sub_models",
-                     f"shape [{n_in}, {n_out}] cannot be split into {n_sub_word(n)}: "
+                     f"shape [{n_in}, {n_out}] cannot be split into {_patches(n)}: "
                      f"{n_in} % {n} = {n_in % n}, {n_out} % {n} = {n_out % n}; choose "
                      f"n_sub_models dividing both sizes of shape, or sizes that are multiples "
                      f"of {n}")]
@@ -315,13 +322,15 @@ class _PatchedBase(Component):
         w = s["weights"] * s["mask"] if cls.masked(p) else s["weights"]
         out = g.forward(s["inputs"], w) * p.resist_scale + s["biases"]
         post_in = s["post_in"]
-        pre_out = lax.cond(jnp.any(post_in != 0), lambda: g.backward(post_in, w),
-                           lambda: jnp.zeros_like(s["pre_out"]))
+        if jax.default_backend() == "cpu":
+            # An idle transpose path (post_in unwired, all zeros) costs only the test. On
+            # accelerators a conditional waits for its predicate, which costs more than the
+            # product it would skip (bench_patched.py), so there it always runs.
+            pre_out = lax.cond(jnp.any(post_in != 0), lambda: g.backward(post_in, w),
+                               lambda: jnp.zeros_like(s["pre_out"]))
+        else:
+            pre_out = g.backward(post_in, w)
         return {"outputs": out, "pre_out": pre_out}
-
-
-def n_sub_word(n: int) -> str:
-    return f"{n} patch" if n == 1 else f"{n} patches"
 
 
 @register
@@ -337,6 +346,9 @@ class PatchedSynapse(_PatchedBase):
 
     Compartments: inputs, pre_out (B, N_in); outputs, post_in (B, N_out); persistent
     weights and mask (n, d_i + 2 s_i, d_j + 2 s_j) and biases (N_out,).
+
+    Feedback through W^T: wire the signal into post_in and read pre_out. A ``tie`` with
+    ``transpose: true`` and ``normalize`` work on 2-D matrices, not on the block layout.
     """ + _PATCHED_DEVIATIONS
 
 
