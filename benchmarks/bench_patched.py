@@ -14,11 +14,11 @@ Each is a jitted ``lax.scan`` of T advance steps (inputs change every step) or o
 calls, timed by interleaving the two variants call by call (median of several calls) so the
 noise of a shared machine hits both alike. The outputs are checked to agree first. Reported:
 microseconds per step and the dense/blocks ratio, for stride 0 and for overlapping patches
-(stride 8), at batch sizes 1 and 32, for ``advance`` (the forward product; the transpose path
-is idle), ``advance+T`` (post_in driven too, so pre_out = post_in @ W^T is computed; the
+(stride 8), at batch sizes 1 and 32, for ``advance`` (the forward product; post_in stays 0,
+so on CPU the transpose path is skipped, on GPU it runs anyway), ``advance+T`` (post_in driven too, so pre_out = post_in @ W^T is computed; the
 dense twin does a second product) and ``evolve`` (the Hebbian update, sgd).
 
-    python benchmarks/bench_patched.py               # ~1 min on 2 CPU cores
+    python benchmarks/bench_patched.py               # ~20 s on 2 idle CPU cores
     python benchmarks/bench_patched.py --quick
     python benchmarks/bench_patched.py --n 16 --d 64 --json out.json
     python benchmarks/bench_patched.py --n 64 --d 128 --steps 20   # an 8192 x 8192 matrix (GPU)
@@ -57,7 +57,8 @@ def build(kind: str, batch: int, **params):
 
 
 def variants(n: int, d: int, stride: int, batch: int, steps: int):
-    """(name, advance_fn, evolve_fn, inputs): the jitted scans of both layouts."""
+    """The jitted scans of both layouts: {layout: ({op: advance scan}, evolve scan, state)},
+    plus "_data": (inputs, post-synaptic factors, geometry)."""
     import jax
     import jax.numpy as jnp
 
@@ -110,8 +111,8 @@ def variants(n: int, d: int, stride: int, batch: int, steps: int):
         return run
 
     return {
-        "blocks": ({"advance": advance_scan(pk, pp, False), "advance+T": advance_scan(pk, pp, True)},
-                   evolve_scan(pk, pp), ps),
+        "blocks": ({"advance": advance_scan(pk, pp, False),
+                    "advance+T": advance_scan(pk, pp, True)}, evolve_scan(pk, pp), ps),
         "masked dense": ({"advance": advance_scan(dk, dp, False),
                           "advance+T": advance_scan(dk, dp, True)}, evolve_scan(dk, dp), ds),
         "_data": (xs, ys, g),

@@ -5,9 +5,11 @@ StaticSynapse alternating), ``z_i.zF -> W_i.inputs -> ... -> W_i.outputs -> z_{i
 Hebbian pre/post wires, a delayed feedback wire every tenth cell, a constant clamp, a
 schedule and one phase without data. Reported:
 
-* the wall time of the CLI as a subprocess (``ngc validate FILE``, median of several runs),
-  next to a bare ``python -c pass`` and ``python -c "import ngcspec.resolve"`` for scale;
-* ``resolve_file`` in-process: the first call (cold caches) and the median of later calls;
+* the CLI as a subprocess (``ngc validate FILE``, median of several interleaved runs), next
+  to a bare ``python -c pass`` and ``python -c "import ngcspec.resolve"`` for scale: wall
+  time, and CPU time (user + system, from ``getrusage``), which a busy shared machine
+  inflates much less than the wall time;
+* ``resolve_file`` in-process: the import, the first call and the median of later calls;
 * whether validation imported JAX (it must not);
 * with ``--profile``: the largest imports (``python -X importtime``) and the functions
   taking the most time in ``resolve_file`` (cProfile).

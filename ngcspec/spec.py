@@ -273,7 +273,7 @@ class UnknownEntry(Model):
         elif isinstance(v, dict) and v:
             near = suggest(str(next(iter(v))), ["advance", "evolve", "repeat", "reset", "do"])
         what = f"'{v}'" if isinstance(v, str) else f"'{next(iter(v))}'" if isinstance(v, dict) and v \
-            else _kind_of(v)
+            else f"({_kind_of(v)})"
         raise ValueError(f"unknown schedule entry {what}; expected 'reset', 'advance', {{advance: N}}, "
                          "{evolve: [names]} or {repeat: N, do: [...]}" + (f"{HINT}{near}" if near else ""))
 

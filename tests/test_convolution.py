@@ -19,10 +19,8 @@ import numpy as np
 import pytest
 
 import ngcspec
-from ngcspec.params import ParamView
 from ngcspec.registry import get_kind
 from ngcspec.single import Single
-from ngcspec.state import numeric_params
 
 jnp = jax.numpy
 lax = jax.lax
@@ -130,33 +128,11 @@ def lax_op(kind, stride, padding):
                                                  dimension_numbers=dn)
 
 
-class Jitted(Single):
-    """``Single`` whose advance and evolve each run as one jitted call: one compilation per
-    test case instead of one per primitive (the same pure functions of the kind)."""
-
-    def _call(self, method: str, inputs: dict) -> dict:
-        self.set(**inputs)
-        cache = self.__dict__.setdefault("_jit", {})
-        if method not in cache:
-            ctx, model = self._ctx(), self.model
-            fn = getattr(self.kind, method)
-            cache[method] = jax.jit(lambda num, st: fn(ParamView(model, num), st, ctx))
-        upd = cache[method](numeric_params(self.model, self.dtype), self.state)
-        self.state = {**self.state, **upd}
-        return self.state
-
-    def advance(self, **inputs):
-        return self._call("advance", inputs)
-
-    def evolve(self, **inputs):
-        return self._call("evolve", inputs)
-
-
 def syn(kind, kshape, x_shape, stride, padding, batch_size=2, **params):
     """A synapse with a random kernel N(0, 0.5^2) from numpy (unless filter_init is given)."""
     random_kernel = "filter_init" not in params
     params.setdefault("filter_init", {"dist": "constant", "value": 0.0})
-    s = Jitted(kind, batch_size=batch_size, shape=list(kshape), x_shape=list(x_shape),
+    s = Single(kind, batch_size=batch_size, shape=list(kshape), x_shape=list(x_shape),
                stride=stride if isinstance(stride, int) else list(stride), padding=padding,
                **params)
     if random_kernel:
@@ -287,7 +263,7 @@ def test_output_sizes_follow_the_reference_formulas(kind, kshape, x_shape, strid
 def test_filter_init_draws_the_flattened_kernel_matrix():
     # fan-in = k_h k_w C_in = 200 (ngc-learn's 4-D draw would take k_h = 5); col_mask picks
     # output channels
-    s = Jitted("ConvSynapse", shape=[5, 5, 8, 64], x_shape=[5, 5], padding="VALID",
+    s = Single("ConvSynapse", shape=[5, 5, 8, 64], x_shape=[5, 5], padding="VALID",
                filter_init={"dist": "fan_in_gaussian", "col_mask": 16})
     k = arr(s["weights"])
     kept = np.flatnonzero(np.any(k != 0, axis=(0, 1, 2)))
@@ -403,7 +379,7 @@ def test_one_by_one_conv_equals_hebbian_synapse_with_l2_prior():
     w0 = rng.normal(size=(3, 2))
     conv = syn("HebbianConvSynapse", (1, 1, 3, 2), (1, 1), 1, "VALID", w_decay=0.3,
                bias_init={"dist": "constant", "value": 0.0}, **common)
-    dense = Jitted("HebbianSynapse", batch_size=2, shape=[3, 2], prior=["l2", 0.3],
+    dense = Single("HebbianSynapse", batch_size=2, shape=[3, 2], prior=["l2", 0.3],
                    bias_init={"dist": "constant", "value": 0.0}, **common)
     conv.set(weights=w0.reshape(1, 1, 3, 2))
     dense.set(weights=w0)

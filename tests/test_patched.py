@@ -465,7 +465,7 @@ def test_overlap_demo_example_counts_the_connections():
 def test_patched_pc_digits_example_learns_within_the_patches():
     res = ngcspec.load(CIRCUITS / "patched_pc_digits.yaml").run(epochs=2)
     energy = [m["recon_energy"] for m in res.metrics["train"]]
-    assert energy[1] > energy[0] + 50                 # about -200 then -84 (see the header)
+    assert energy[1] > energy[0] + 50                 # about -210 then -85 (see the header)
     g = Patches(4, 32, 64, 0, 4)
     w = arr(res.state["W1"]["weights"])
     assert w.shape == (4, 8, 24) and np.all(w[~g.owner()] == 0)

@@ -226,9 +226,10 @@ class _ConductanceBase(Component):
 class ExponentialSynapse(_ConductanceBase):
     __doc__ = """A conductance synapse with a single-exponential kernel.
 
-        S = inputs @ (W * mask)                         (summed spikes this step)
-        g <- g - (dt / tau_decay) g + g_syn_bar S       (Euler of dg/dt = -g/tau + g_bar sum_k delta(t - t_k))
-        i_syn = outputs = -g * resist_scale * (v - syn_rest)   (-g * resist_scale if syn_rest is null)
+        S = inputs @ (W * mask)                      (summed spikes this step)
+        g <- g - (dt / tau_decay) g + g_syn_bar S    (dg/dt = -g/tau + g_bar sum_k delta(t - t_k))
+        i_syn = outputs = -g * resist_scale * (v - syn_rest)
+                          (-g * resist_scale if syn_rest is null)
 
     A spike adds g_syn_bar whatever dt; as dt -> 0 the response to one spike at t = 0 tends
     to g(t) = g_syn_bar exp(-t / tau_decay). (g_syn_bar = 2, tau = 5, dt = 1: 2, 1.6, 1.28.)
@@ -248,9 +249,10 @@ class AlphaSynapse(_ConductanceBase):
     __doc__ = """A conductance synapse with an alpha-function kernel.
 
         S = inputs @ (W * mask)
-        h <- h - (dt / tau_decay) h + g_syn_bar S       (dh/dt = -h/tau + g_bar sum_k delta(t - t_k))
-        g <- g - (dt / tau_decay) g + (dt / tau_decay) h   (dg/dt = (h - g)/tau, with the new h)
-        i_syn = outputs = -g * resist_scale * (v - syn_rest)   (-g * resist_scale if syn_rest is null)
+        h <- h - (dt / tau_decay) h + g_syn_bar S    (dh/dt = -h/tau + g_bar sum_k delta(t - t_k))
+        g <- g - (dt / tau_decay) g + (dt / tau_decay) h     (dg/dt = (h - g)/tau, new h)
+        i_syn = outputs = -g * resist_scale * (v - syn_rest)
+                          (-g * resist_scale if syn_rest is null)
 
     As dt -> 0 the response to one spike at t = 0 tends to the alpha function
     g(t) = g_syn_bar (t / tau_decay) exp(-t / tau_decay), which peaks at t = tau_decay with
@@ -284,8 +286,9 @@ class DoubleExpSynapse(_ConductanceBase):
 
         S = inputs @ (W * mask)
         h <- h - (dt / tau_rise) h + g_syn_bar S (1/tau_rise - 1/tau_decay)
-        g <- g - (dt / tau_decay) g + dt h              (dg/dt = -g/tau_decay + h, with the new h)
-        i_syn = outputs = -g * resist_scale * (v - syn_rest)   (-g * resist_scale if syn_rest is null)
+        g <- g - (dt / tau_decay) g + dt h           (dg/dt = -g/tau_decay + h, with the new h)
+        i_syn = outputs = -g * resist_scale * (v - syn_rest)
+                          (-g * resist_scale if syn_rest is null)
 
     As dt -> 0 the response to one spike at t = 0 tends to
     g(t) = g_syn_bar (exp(-t / tau_decay) - exp(-t / tau_rise)), which peaks at

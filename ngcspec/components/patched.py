@@ -228,8 +228,8 @@ _PATCHED_DEVIATIONS = """
       inputs and outputs it expects) to (N_in + 2 s_i, N_out + 2 s_j) when the stride is
       not zero, with zero border rows and columns; ngcspec keeps the interior, which is
       every entry that can be non-zero.
-    - A shape not divisible by n_sub_models is a validation error naming n_sub_models (ngc-
-      learn silently drops the remainder and changes the shape).
+    - A shape not divisible by n_sub_models is a validation error naming n_sub_models
+      (ngc-learn silently drops the remainder and changes the shape).
     - The support is structural (the ``mask`` compartment, from the geometry, p_conn and
       block_mask), not "the weights that are non-zero": ngc-learn's ``w_masks`` becomes the
       weights themselves when s_j != 0.
