@@ -678,6 +678,11 @@ class _Resolver:
                 self.fail(path, f"shape mismatch: {w.source} is {show(ca, sa)} but {w.target} "
                           f"expects {show(cb, sb)}", "check the sizes (n_units, shape) of both components")
                 continue
+            if w.delayed and cb.evolve_only:
+                self.fail(path, f"{w.target} is read only by plasticity (evolve), which always "
+                          "reads the current value, so '~>' would have no effect",
+                          f"write '{w.source} -> {w.target}'")
+                continue
             out.append(ResolvedWire(i, a[0], a[1], b[0], b[1], w.scale, w.delayed, cb.evolve_only))
         return out
 
@@ -704,6 +709,11 @@ class _Resolver:
                 continue
             mine = rc.shapes[t.compartment]
             theirs = other.shapes[target[1]]
+            if t.transpose and (len(mine) != 2 or len(theirs) != 2):
+                self.fail(path + ("transpose",), f"transpose ties join 2-D compartments; "
+                          f"{name}.{t.compartment} is {mine} and {t.to} is {theirs}",
+                          "tie without transpose, or tie 2-D weights")
+                continue
             if t.transpose:
                 theirs = tuple(reversed(theirs))
             if mine != theirs:
@@ -953,6 +963,13 @@ class _Resolver:
                         self.fail(p + ("evolve", j), f"{n} is a {comps[n].kind.kind}, which has no plasticity",
                                   f"plastic components here: {one_of(plastic)}" if plastic else
                                   "use a plastic kind such as HebbianSynapse")
+                        continue
+                    tie = comps[n].tie
+                    if tie is not None and tie.compartment in ("weights",) + tuple(
+                            c for c, spec in comps[n].kind.compartments.items() if spec.role == "weight"):
+                        self.fail(p + ("evolve", j), f"{n}.{tie.compartment} is tied to {tie.to}, so "
+                                  f"what {n} learns would be overwritten at its next step",
+                                  f"evolve {tie.to.split('.')[0]} instead, or remove the tie")
                         continue
                     names.append(n)
                 out.append(("evolve", tuple(names)))

@@ -77,6 +77,9 @@ class DataSource(Model):
             raise ValueError("give exactly one of 'dataset' (a shipped data set) or 'file'")
         if self.dataset is not None and any(v is not None for v in (self.x, self.y, self.label)):
             raise ValueError("'x', 'y' and 'label' select arrays of a 'file' source only")
+        if self.file is not None and self.split != "all":
+            raise ValueError("'split' selects a part of a shipped data set; a 'file' source is "
+                             "used whole (put each split in its own file)")
         return self
 
 
