@@ -176,9 +176,13 @@ class _ProgressBar(_Quiet):
         self.progress.start()
         self.task = None
         self.last: dict[str, str] = {}
+        self.seen: set[str] = set()
 
     def phase_started(self, epoch, phase, n_batches):
         desc = f"epoch {epoch + 1} {phase}"
+        if phase not in self.seen:   # the first call of a phase compiles its program
+            self.seen.add(phase)
+            desc += " (compiling)"
         if self.task is None:
             self.task = self.progress.add_task(desc, total=n_batches, metrics="")
         else:
@@ -186,7 +190,7 @@ class _ProgressBar(_Quiet):
         self.progress.update(self.task, metrics="  ".join(self.last.values()))
 
     def batch_done(self, epoch, phase, index):
-        self.progress.update(self.task, completed=index + 1)
+        self.progress.update(self.task, completed=index + 1, description=f"epoch {epoch + 1} {phase}")
 
     def phase_done(self, epoch, phase, metrics):
         self.last[phase] = " ".join(f"{phase}.{k}={v:.4g}" for k, v in metrics.items())

@@ -178,21 +178,32 @@ class Circuit:
             pp.listener = lambda i: listener.batch_done(epoch, pname, i)
         if self.program.batch_size_of(state) not in (None, bsz):
             state = self.program.jitted_resize(bsz)(state)
+        mode = "batch" if self.program.check_finite else "off"
+        args = (self.params, state, pp.device_data(), seed, epoch)
         try:
-            fn = pp.jitted(progress=listener is not None)
-            state, outs = fn(self.params, state, pp.device_data(), seed, epoch)
+            fn = pp.jitted(progress=listener is not None, check=mode)
+            state, outs = fn(*args)
             outs = jax.device_get(outs)
         finally:
             pp.listener = None
-        parts = [(o, k, size) for o, k, size in
-                 ((outs["full"], nb, bsz), (_add_batch_axis(outs["rest"]), 1, n - nb * bsz))
-                 if o is not None]
-        self._check_finite(pname, epoch, parts)
+        parts = self._parts(outs, n, bsz, nb)
+        if mode == "batch" and not all(np.all(o["ok"]) for o, _, _ in parts):
+            # Something went non-finite: replay the epoch (same keys, same numbers) with
+            # per-step tracking to say where. Costs a compile, only on failure.
+            _, detail = jax.device_get(pp.jitted(check="step")(*args))
+            self._check_finite(pname, epoch, self._parts(detail, n, bsz, nb))
+            raise RunError(f"non-finite value (NaN or Inf) in phase '{pname}', epoch {epoch + 1}; "
+                           "set run.check_finite: false to let it through")
         return state, self._metrics(pp.phase, parts), self._records(pp, parts), outs["final"]
 
+    @staticmethod
+    def _parts(outs, n, bsz, nb):
+        return [(o, k, size) for o, k, size in
+                ((outs["full"], nb, bsz), (_add_batch_axis(outs["rest"]), 1, n - nb * bsz))
+                if o is not None]
+
     def _check_finite(self, pname, epoch, outs) -> None:
-        if not self.program.check_finite:
-            return
+        """Raise a RunError naming the first non-finite compartment of a step-mode replay."""
         batch0 = 0
         for o, nb, _ in outs:
             bad = np.asarray(o["bad"])  # (nb, n_watch)

@@ -140,6 +140,8 @@ class Program:
             total = None
             for w in wires:
                 src = prev if (w.delayed and prev is not None) else state
+                # every scale stays a traced parameter (so jax.grad reaches it); XLA fuses
+                # the multiply into the consumer
                 v = src[w.src][w.src_comp] * params["wire_scale"][w.index]
                 total = v if total is None else total + v
             s[comp] = total.astype(s[comp].dtype)
@@ -252,7 +254,7 @@ class PhaseProgram:
         self.record = phase.record
         self.per_step = [k for k, m in phase.record.items() if m == "per_step"]
         self.per_batch = [k for k, m in phase.record.items() if m in ("per_batch",)]
-        self._jit: dict[bool, Callable] = {}
+        self._jit: dict[tuple, Callable] = {}
         self._data: dict | None = None
         self.phase_index = list(prog.r.phases).index(phase.name)
         self.listener: Callable[[int], None] | None = None  # told the index of each finished batch
@@ -274,29 +276,54 @@ class PhaseProgram:
         return {n: {c: jnp.asarray(v, self.dtype) for c, v in d.items()} for n, d in self.stim_spec.items()}
 
     # -- one batch ----------------------------------------------------------------------------
-    def batch(self, params: dict, state: dict, batch: dict, key, batch_size: int):
+    def batch(self, params: dict, state: dict, batch: dict, key, batch_size: int,
+              check: str | None = None):
         """Run the phase's schedule on one batch. Pure.
 
-        Returns ``(state, out)`` with ``out`` = {"steps": per-step records (n_steps, ...),
-        "batch": per-batch records, "metrics": (sums, counts), "bad": first non-finite event
-        per watched compartment (-1 if none; see :func:`_first_bad`)}."""
+        ``check`` is "step" (remember the first step at which each compartment stopped
+        being finite), "batch" (one flag: is everything the batch hands on finite) or "off";
+        by default "step" when the circuit checks at all. Returns ``(state, out)`` with
+        ``out`` = {"steps": per-step records (n_steps, ...), "batch": per-batch records,
+        "metrics": (sums, counts), and "bad" (step mode: first non-finite event per watched
+        compartment, -1 if none; see :func:`_first_bad`) or "ok" (batch mode)}."""
+        if check is None:
+            check = "step" if self.prog.check_finite else "off"
         prog = self.prog
         stim = self.stimuli()
         state = self.apply_clamps(state, batch)
-        n_watch = len(prog.watch)
+        n_watch = len(prog.watch) if check == "step" else 0
         carry = (state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), key,
                  jnp.full((n_watch,), -1, jnp.int32))
-        carry, steps = self._run_block(params, carry, self.phase.schedule, batch, stim, batch_size)
+        carry, steps = self._run_block(params, carry, self.phase.schedule, batch, stim,
+                                       batch_size, check == "step")
         state, _, _, _, bad = carry
         out = {
             "steps": steps,
             "batch": {f"{n}.{c}": state[n][c] for n, c in self.per_batch},
             "metrics": self.metric_sums(state, batch),
-            "bad": bad,
         }
+        if check == "step":
+            out["bad"] = bad
+        elif check == "batch":
+            handed_on = ([state[n][c] for n, c in self.kept()] + list(steps.values())
+                         + list(out["batch"].values())
+                         + [v for pair in out["metrics"].values() for v in pair])
+            # x * 0 is 0 for finite x and NaN for NaN/Inf: one fused reduction per array
+            out["ok"] = jnp.isfinite(sum(jnp.sum(v * 0) for v in handed_on
+                                         if jnp.issubdtype(v.dtype, jnp.floating)))
         return state, out
 
-    def _run_block(self, params, carry, block, batch, stim, batch_size):
+    def kept(self) -> list[tuple[str, str]]:
+        """Compartments a batch hands on to the next one: persistent ones, those recorded
+        as 'final', and, when the schedule does not begin with a reset, all of them."""
+        comps = self.prog.comps
+        if not (self.phase.schedule and self.phase.schedule[0][0] == "reset"):
+            return [(n, c) for n in self.prog.order for c in comps[n].kind.compartments]
+        finals = {k for k, m in self.record.items() if m == "final"}
+        return [(n, c) for n in self.prog.order for c, spec in comps[n].kind.compartments.items()
+                if spec.persistent or (n, c) in finals]
+
+    def _run_block(self, params, carry, block, batch, stim, batch_size, track):
         prog = self.prog
         pieces: list[dict] = []
         for entry in block:
@@ -307,18 +334,18 @@ class PhaseProgram:
                 state = self.apply_clamps(state, batch)
                 carry = (state, n, jnp.zeros((), jnp.int32), key, bad)
             elif op == "advance":
-                carry, rec = lax.scan(partial(self._step_body, params, stim), carry, None,
-                                      length=entry[1])
+                carry, rec = lax.scan(partial(self._step_body, params, stim, track), carry,
+                                      None, length=entry[1])
                 pieces.append(rec)
             elif op == "evolve":
                 state, n, ti, key, bad = carry
                 state, changed = prog._evolve(params, state, entry[1], ti)
-                if prog.check_finite:
+                if track:
                     bad = _first_bad(bad, prog.finite_flags(changed), 2 * n)
                 carry = (state, n, ti, key, bad)
             elif op == "repeat":
                 def body(c, _, block=entry[2]):
-                    return self._run_block(params, c, block, batch, stim, batch_size)
+                    return self._run_block(params, c, block, batch, stim, batch_size, track)
                 carry, rec = lax.scan(body, carry, None, length=entry[1])
                 pieces.append({k: v.reshape((-1,) + v.shape[2:]) for k, v in rec.items()})
         steps = {}
@@ -328,12 +355,12 @@ class PhaseProgram:
                 steps[k] = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=0)
         return carry, steps
 
-    def _step_body(self, params, stim, carry, _):
+    def _step_body(self, params, stim, track, carry, _):
         prog = self.prog
         state, n, ti, key, bad = carry
         key, sub = random.split(key)
         state, changed = prog._advance(params, state, ti, sub, stim)
-        if prog.check_finite:
+        if track:
             bad = _first_bad(bad, prog.finite_flags(changed), 2 * n + 1)
         rec = {f"{a}.{c}": state[a][c] for a, c in self.per_step}
         return (state, n + 1, ti + 1, key, bad), rec
@@ -368,7 +395,8 @@ class PhaseProgram:
                           for k, v in arrays.items()}
         return self._data
 
-    def epoch(self, params: dict, state: dict, data: dict, seed, epoch, progress: bool = False):
+    def epoch(self, params: dict, state: dict, data: dict, seed, epoch, progress: bool = False,
+              check: str | None = None):
         """One pass over the phase's data: shuffle, every full batch, then the partial one.
 
         Pure and jittable; ``seed`` and ``epoch`` are traced integers, so successive epochs
@@ -388,20 +416,29 @@ class PhaseProgram:
         def take(rows):
             return {k: v[rows] for k, v in data.items()}
 
-        def body(state, i):
+        # Only what a batch hands on travels between batches; the rest starts from the
+        # state given (a schedule that begins with reset overwrites it), so XLA can drop
+        # work whose result nobody reads.
+        kept = self.kept()
+        template = state
+
+        def body(carried, i):
+            full = _merge(template, carried)
             rows = lax.dynamic_slice_in_dim(perm, i * bsz, bsz)
-            state, out = self.batch(params, state, take(rows), random.fold_in(run_key, i), bsz)
+            full, out = self.batch(params, full, take(rows), random.fold_in(run_key, i), bsz,
+                                   check)
             if progress:
                 jax.debug.callback(self._notify, i)
-            return state, out
+            return _select(full, kept), out
 
         outs = {"full": None, "rest": None}
         if nb:
-            state, outs["full"] = lax.scan(body, state, jnp.arange(nb))
+            carried, outs["full"] = lax.scan(body, _select(state, kept), jnp.arange(nb))
+            state = _merge(template, carried)
         if rem:
             part = resize(self.prog, state, rem)
             part, outs["rest"] = self.batch(params, part, take(perm[nb * bsz:]),
-                                            random.fold_in(run_key, nb), rem)
+                                            random.fold_in(run_key, nb), rem, check)
             if progress:
                 jax.debug.callback(self._notify, nb)
             outs["final"] = self._finals(part)
@@ -417,11 +454,23 @@ class PhaseProgram:
         if self.listener is not None:
             self.listener(int(i))
 
-    def jitted(self, progress: bool = False) -> Callable:
-        """The jitted epoch function (compiled once per structure and input shapes)."""
-        if progress not in self._jit:
-            self._jit[progress] = jax.jit(partial(self.epoch, progress=progress))
-        return self._jit[progress]
+    def jitted(self, progress: bool = False, check: str | None = None) -> Callable:
+        """The jitted epoch function (compiled once per structure, input shapes and mode)."""
+        key = (progress, check)
+        if key not in self._jit:
+            self._jit[key] = jax.jit(partial(self.epoch, progress=progress, check=check))
+        return self._jit[key]
+
+
+def _select(state: dict, keys) -> dict:
+    return {(n, c): state[n][c] for n, c in keys}
+
+
+def _merge(state: dict, parts: dict) -> dict:
+    out = {n: dict(s) for n, s in state.items()}
+    for (n, c), v in parts.items():
+        out[n][c] = v
+    return out
 
 
 def resize(prog: Program, state: dict, batch_size: int) -> dict:

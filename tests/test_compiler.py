@@ -640,6 +640,7 @@ clamps:
 schedule: [reset, advance, {evolve: [W]}]
 run:
   check_finite: false
+  record: {y.z: final, y.zF: final}   # end-of-run values of per-sample compartments
 """
 
 

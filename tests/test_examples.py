@@ -261,7 +261,7 @@ def test_pc_classifier_test_phase_reads_the_feedforward_prediction(classifier):
     pred = h @ s["W2"]["weights"] + s["W2"]["biases"]
     acc = np.mean(np.argmax(pred, axis=1) == test["label"])
     assert classifier.metrics["test"][-1]["accuracy"] == pytest.approx(acc, abs=1 / 360 + 1e-9)
-    np.testing.assert_allclose(s["e2"]["mu"], pred, atol=1e-4)
+    np.testing.assert_allclose(classifier.records["test/e2.mu"], pred, atol=1e-4)
 
 
 def test_pc_classifier_feedback_is_the_transpose_of_the_forward_weights(classifier):
