@@ -305,13 +305,21 @@ class PhaseProgram:
         if check == "step":
             out["bad"] = bad
         elif check == "batch":
-            handed_on = ([state[n][c] for n, c in self.kept()] + list(steps.values())
+            handed_on = ([state[n][c] for n, c in self.checked()] + list(steps.values())
                          + list(out["batch"].values())
                          + [v for pair in out["metrics"].values() for v in pair])
             # x * 0 is 0 for finite x and NaN for NaN/Inf: one fused reduction per array
             out["ok"] = jnp.isfinite(sum(jnp.sum(v * 0) for v in handed_on
                                          if jnp.issubdtype(v.dtype, jnp.floating)))
         return state, out
+
+    def checked(self) -> list[tuple[str, str]]:
+        """What the batch-level finite check reads: what batches hand on, except persistent
+        compartments of components this schedule never evolves (nothing changes them)."""
+        evolved = set(_evolved(self.phase.schedule))
+        comps = self.prog.comps
+        return [(n, c) for n, c in self.kept()
+                if n in evolved or not comps[n].kind.compartments[c].persistent]
 
     def kept(self) -> list[tuple[str, str]]:
         """Compartments a batch hands on to the next one: persistent ones, those recorded
@@ -460,6 +468,16 @@ class PhaseProgram:
         if key not in self._jit:
             self._jit[key] = jax.jit(partial(self.epoch, progress=progress, check=check))
         return self._jit[key]
+
+
+def _evolved(block) -> list[str]:
+    out = []
+    for entry in block:
+        if entry[0] == "evolve":
+            out += list(entry[1])
+        elif entry[0] == "repeat":
+            out += _evolved(entry[2])
+    return out
 
 
 def _select(state: dict, keys) -> dict:
