@@ -63,7 +63,8 @@ class Program:
         with precision(self.dtype):
             return {
                 "components": {n: numeric_params(rc.params, self.dtype) for n, rc in self.comps.items()},
-                "wire_scale": jnp.asarray([w.scale for w in self.r.wires] or [0.0], self.dtype),
+                "wire_scale": jnp.asarray([1.0 if w.scale is None else w.scale
+                                           for w in self.r.wires] or [0.0], self.dtype),
                 "dt": jnp.asarray(self.r.spec.dt, self.dtype),
             }
 
@@ -140,12 +141,23 @@ class Program:
             total = None
             for w in wires:
                 src = prev if (w.delayed and prev is not None) else state
-                # every scale stays a traced parameter (so jax.grad reaches it); XLA fuses
-                # the multiply into the consumer
-                v = src[w.src][w.src_comp] * params["wire_scale"][w.index]
+                v = src[w.src][w.src_comp]
+                if w.scale is not None:  # a written scale is traced; a plain wire costs nothing
+                    v = v * params["wire_scale"][w.index]
                 total = v if total is None else total + v
             s[comp] = total.astype(s[comp].dtype)
         return s
+
+    def is_view(self, name: str, comp: str) -> bool:
+        """A wired input read at step time: its value lives in its sources, not in the state."""
+        return comp in self.inputs[name] and not self.comps[name].kind.compartments[comp].evolve_only
+
+    def read(self, params: dict, state: dict, name: str, comp: str):
+        """The value of ``name.comp`` in ``state``: stored, or, for a wired input, the sum of
+        its wires read now (for records and metrics)."""
+        if not self.is_view(name, comp):
+            return state[name][comp]
+        return self.gather(params, state, None, name, for_evolve=True)[comp]
 
     def step(self, params: dict, state: dict, t_index, key, stimuli: dict | None = None) -> dict:
         """Advance every component by one step of ``params['dt']``; pure."""
@@ -174,7 +186,9 @@ class Program:
             ctx = StepContext(dt, t, ckey, batch)
             upd = rc.kind.advance(self.view(params, name), s, ctx)
             changed.update({(name, c): v for c, v in upd.items()})
-            state = {**state, name: {**s, **upd}}
+            # wired inputs keep their stored (reset) value: they are views of their sources
+            stored = {c: v for c, v in s.items() if not self.is_view(name, c)}
+            state = {**state, name: {**state[name], **stored, **upd}}
         return state, changed
 
     def evolve(self, params: dict, state: dict, names, t_index) -> dict:
@@ -196,7 +210,9 @@ class Program:
                 c = rc.normalize.compartment
                 upd[c] = normalize(upd.get(c, s[c]), rc.normalize)
             changed.update({(name, c): v for c, v in upd.items()})
-            state = {**state, name: {**s, **upd}}
+            # wired inputs keep their stored (reset) value: they are views of their sources
+            stored = {c: v for c, v in s.items() if not self.is_view(name, c)}
+            state = {**state, name: {**state[name], **stored, **upd}}
         # compartments tied to what just learned follow it at once (records, checkpoints)
         for name, rc in self.comps.items():
             if rc.tie is not None and rc.tie.to.split(".")[0] in names:
@@ -256,6 +272,7 @@ class PhaseProgram:
         self.per_batch = [k for k, m in phase.record.items() if m in ("per_batch",)]
         self._jit: dict[tuple, Callable] = {}
         self._data: dict | None = None
+        self._written: dict[str, list] = {}
         self.phase_index = list(prog.r.phases).index(phase.name)
         self.listener: Callable[[int], None] | None = None  # told the index of each finished batch
 
@@ -299,8 +316,8 @@ class PhaseProgram:
         state, _, _, _, bad = carry
         out = {
             "steps": steps,
-            "batch": {f"{n}.{c}": state[n][c] for n, c in self.per_batch},
-            "metrics": self.metric_sums(state, batch),
+            "batch": {f"{n}.{c}": prog.read(params, state, n, c) for n, c in self.per_batch},
+            "metrics": self.metric_sums(params, state, batch),
         }
         if check == "step":
             out["bad"] = bad
@@ -328,6 +345,9 @@ class PhaseProgram:
         if not (self.phase.schedule and self.phase.schedule[0][0] == "reset"):
             return [(n, c) for n in self.prog.order for c in comps[n].kind.compartments]
         finals = {k for k, m in self.record.items() if m == "final"}
+        for n, c in list(finals):      # a wired input recorded 'final' is read from its sources
+            if self.prog.is_view(n, c):
+                finals |= {(w.src, w.src_comp) for w in self.prog.inputs[n][c]}
         return [(n, c) for n in self.prog.order for c, spec in comps[n].kind.compartments.items()
                 if spec.persistent or (n, c) in finals]
 
@@ -342,8 +362,7 @@ class PhaseProgram:
                 state = self.apply_clamps(state, batch)
                 carry = (state, n, jnp.zeros((), jnp.int32), key, bad)
             elif op == "advance":
-                carry, rec = lax.scan(partial(self._step_body, params, stim, track), carry,
-                                      None, length=entry[1])
+                carry, rec = self._advance_scan(params, stim, track, carry, entry[1])
                 pieces.append(rec)
             elif op == "evolve":
                 state, n, ti, key, bad = carry
@@ -363,6 +382,49 @@ class PhaseProgram:
                 steps[k] = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=0)
         return carry, steps
 
+    def _advance_scan(self, params, stim, track, carry, length):
+        """``length`` steps as one ``lax.scan`` whose carry holds only what a step writes.
+
+        Compartments no step changes (clamped inputs, weights during advance, ...) stay
+        outside the loop as constants, so XLA hoists what is computed from them alone (e.g.
+        the forward product of a clamped image) instead of redoing it every step."""
+        state, n, ti, key, bad = carry
+        written = self.written(params, state, stim)
+        const = state
+
+        def body(c, _):
+            part, n, ti, key, bad = c
+            (full, n, ti, key, bad), rec = self._step_body(
+                params, stim, track, (_merge(const, part), n, ti, key, bad), None)
+            return (_select(full, written), n, ti, key, bad), rec
+
+        (part, n, ti, key, bad), rec = lax.scan(
+            body, (_select(state, written), n, ti, key, bad), None, length=length)
+        return (_merge(const, part), n, ti, key, bad), rec
+
+    def written(self, params, state, stim) -> list[tuple[str, str]]:
+        """Compartments one step may change: what kinds return, stimuli and ties (found by
+        tracing the step abstractly; cached per state structure). Wired inputs are views
+        of their sources and are not stored."""
+        prog = self.prog
+        shapes = jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), state)
+        cache_key = str(shapes)
+        if cache_key not in self._written:
+            found: set = set()
+
+            def probe(st):
+                new, changed = prog._advance(params, st, jnp.zeros((), jnp.int32),
+                                             random.PRNGKey(0), stim)
+                found.update(changed)
+                return new
+
+            jax.eval_shape(probe, state)
+            found.update((n, c) for n, d in self.stim_spec.items() for c in d)
+            found.update((n, rc.tie.compartment) for n, rc in prog.comps.items() if rc.tie)
+            self._written[cache_key] = [(n, c) for n in prog.order
+                                        for c in prog.comps[n].kind.compartments if (n, c) in found]
+        return self._written[cache_key]
+
     def _step_body(self, params, stim, track, carry, _):
         prog = self.prog
         state, n, ti, key, bad = carry
@@ -370,13 +432,13 @@ class PhaseProgram:
         state, changed = prog._advance(params, state, ti, sub, stim)
         if track:
             bad = _first_bad(bad, prog.finite_flags(changed), 2 * n + 1)
-        rec = {f"{a}.{c}": state[a][c] for a, c in self.per_step}
+        rec = {f"{a}.{c}": prog.read(params, state, a, c) for a, c in self.per_step}
         return (state, n + 1, ti + 1, key, bad), rec
 
-    def metric_sums(self, state, batch):
+    def metric_sums(self, params, state, batch):
         sums = {}
         for mname, (kind, comp, part) in self.phase.metrics.items():
-            v = state[comp][part]
+            v = self.prog.read(params, state, comp, part)
             if kind == "mean":
                 sums[mname] = (jnp.sum(v.astype(self.dtype)), jnp.asarray(v.size, self.dtype))
             else:
@@ -449,14 +511,15 @@ class PhaseProgram:
                                             random.fold_in(run_key, nb), rem, check)
             if progress:
                 jax.debug.callback(self._notify, nb)
-            outs["final"] = self._finals(part)
+            outs["final"] = self._finals(params, part)
             state = resize(self.prog, part, bsz)
         else:
-            outs["final"] = self._finals(state)
+            outs["final"] = self._finals(params, state)
         return state, outs
 
-    def _finals(self, state) -> dict:
-        return {f"{c}.{p}": state[c][p] for (c, p), m in self.record.items() if m == "final"}
+    def _finals(self, params, state) -> dict:
+        return {f"{c}.{p}": self.prog.read(params, state, c, p)
+                for (c, p), m in self.record.items() if m == "final"}
 
     def _notify(self, i) -> None:
         if self.listener is not None:

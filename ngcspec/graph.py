@@ -45,7 +45,7 @@ def to_dot(name: str, order: Sequence[str], components: dict, wires) -> str:
         lines.append(f'  "{n}" [label="{i}: {n}\\n{components[n].kind.kind}", shape=box];')
     for w in wires:
         style = ', style=dashed' if w.delayed else ''
-        label = f"{w.src_comp} -> {w.dst_comp}" + (f" x{w.scale:g}" if w.scale != 1.0 else "")
+        label = f"{w.src_comp} -> {w.dst_comp}" + (f" x{w.scale:g}" if w.scale is not None else "")
         lines.append(f'  "{w.src}" -> "{w.dst}" [label="{label}"{style}];')
     lines.append("}")
     return "\n".join(lines)

@@ -173,6 +173,7 @@ def circuit_yaml(*, name: str = "iterative-regression", sys_dim: int, dict_dim: 
         "  fit:",
         "    data: train",
         "    metrics: {L: {mean: err.L}}",
+        "    record: {err.L: final}     # kept in the returned state: the loss at the weights",
         f"run: {{epochs: 1, check_finite: {str(check_finite).lower()}}}",
     ]
     return "\n".join(lines) + "\n"

@@ -49,7 +49,7 @@ class ResolvedWire:
     src_comp: str
     dst: str
     dst_comp: str
-    scale: float
+    scale: float | None         # None: carried unchanged; a number: a traced factor
     delayed: bool
     evolve_only: bool = False   # feeds an input that only plasticity reads
 
@@ -59,7 +59,7 @@ class ResolvedWire:
         return not self.delayed and not self.evolve_only
 
     def __str__(self) -> str:
-        scale = "" if self.scale == 1.0 else f"{self.scale:g} * "
+        scale = "" if self.scale is None else f"{self.scale:g} * "
         return f"{scale}{self.src}.{self.src_comp} {'~>' if self.delayed else '->'} {self.dst}.{self.dst_comp}"
 
 
@@ -501,6 +501,7 @@ class _Resolver:
         if spec is None or self.problems:
             raise self.error()
         wires = self.wires(spec, comps)
+        self.wire_sources(wires)
         self.ties(comps)
         order = self.order(spec, comps, wires)
         phases = self.phases(spec, comps, wires)
@@ -685,6 +686,16 @@ class _Resolver:
                 continue
             out.append(ResolvedWire(i, a[0], a[1], b[0], b[1], w.scale, w.delayed, cb.evolve_only))
         return out
+
+    def wire_sources(self, wires) -> None:
+        """A wired input is a view of its sources, so it cannot be a source itself."""
+        targets = {(w.dst, w.dst_comp) for w in wires}
+        for w in wires:
+            if (w.src, w.src_comp) in targets:
+                feeding = [str(v) for v in wires if (v.dst, v.dst_comp) == (w.src, w.src_comp)]
+                self.fail(("wires", w.index), f"{w.src}.{w.src_comp} is an input driven by "
+                          f"'{feeding[0]}'; wires read outputs and states, not wired inputs",
+                          f"wire from {feeding[0].split(' ')[-3] if ' * ' in feeding[0] else feeding[0].split(' ')[0]} directly")
 
     def ties(self, comps) -> None:
         for name, rc in comps.items():

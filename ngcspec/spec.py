@@ -172,7 +172,10 @@ Clamp = Annotated[
 class WireSpec(Model):
     source: Ref = Field(..., alias="from", description="'component.compartment' read")
     target: Ref = Field(..., alias="to", description="input compartment it feeds (summed with other wires)")
-    scale: float = Field(1.0, allow_inf_nan=False, description="factor applied to the value carried")
+    scale: float | None = Field(
+        None, allow_inf_nan=False,
+        description="factor applied to the value carried (a traced parameter: jax.grad reaches "
+                    "it); without one the wire carries the value unchanged, at no cost")
     delayed: bool = Field(False, description="read the source's value from the end of the previous step")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -186,7 +189,7 @@ def parse_wire(v: Any) -> Any:
                 f"cannot read wire {v!r}: {_wire_trouble(v)}{HINT}a wire is 'src.compartment -> "
                 "dst.compartment' ('~>' for a one-step delay, optional 'scale * ' prefix)")
         return {"from": m["src"], "to": m["dst"], "delayed": m["arrow"] == "~>",
-                "scale": float(m["scale"]) if m["scale"] else 1.0}
+                "scale": float(m["scale"]) if m["scale"] else None}
     if not isinstance(v, (dict, WireSpec)):
         raise ValueError(f"a wire is a string 'src.compartment -> dst.compartment' or a mapping "
                          f"{{from: ..., to: ..., scale: ..., delayed: ...}}, not {_kind_of(v)}")

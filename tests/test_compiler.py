@@ -125,7 +125,7 @@ components:
 wires:
   - S.outputs -> b.j
   - a.zF -> S.inputs
-  - b.zF ~> a.j_td
+  - 1.0 * b.zF ~> a.j_td     # a written scale is a traced parameter (grad test)
   - a.zF ~> c.j
   - b.zF -> c.j_td
   - d.zF ~> d.j

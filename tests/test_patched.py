@@ -418,6 +418,7 @@ components:
 clamps:
   W.inputs: 1.0
 schedule: [reset, advance]
+run: {{record: {{W.outputs: final}}}}
 """
 
 

@@ -15,8 +15,12 @@ a file replaces the draw). Weights are zeroed where the mask is 0 at init, at ev
 evolve, so pruned connections never regrow.
 
 Transmission, ``outputs = transmit(inputs, W) * resist_scale + b``, goes through
-:func:`transmit`, the one place where an event-driven path (gathering the rows of the
-pre-synaptic units that spiked) can replace the dense product.
+:func:`transmit`. With ``event_driven: true`` (trace, exponential, event and reward-modulated
+STDP) it sums only the rows of the pre-synaptic units that spiked, and the trace, exponential
+and event STDP rules rewrite only the rows and columns of the units that spiked
+(:mod:`ngcspec.components.events`); ``max_spikes`` bounds the spiking units per step on each
+side, beyond which a step takes the dense path. Results equal the dense path's to float
+rounding.
 
 Typical step of an STDP circuit (reference §1.5): synapses read the previous step's spikes
 (``pre.s ~> W.inputs``), cells integrate, traces follow this step's spikes, then
@@ -25,8 +29,9 @@ Typical step of an STDP circuit (reference §1.5): synapses read the previous st
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
+from ngcspec.components import events
 from ngcspec.components.spiking import TIME_TOL
 from ngcspec.components.synapses import DenseParams, _DenseBase
 from ngcspec.lazy import jnp
@@ -35,13 +40,36 @@ from ngcspec.registry import In, State, Weight, register
 FAMILY = "synapses"
 
 
-def transmit(inputs, weights):
+def transmit(inputs, weights, bound: int | None = None):
     """Synaptic transmission, (B, n_in) @ (n_in, n_out) -> (B, n_out).
 
-    Every spike-driven synapse of this module transmits through here, so an event-driven
-    path (gather the rows of ``weights`` of the units that spiked) replaces the dense
-    product for all of them at once."""
-    return inputs @ weights
+    Every spike-driven synapse of this module transmits through here. ``bound`` None: the
+    dense product; an int: the event-driven sum of the rows of ``weights`` of the units that
+    are nonzero in some sample, falling back to the dense product when more than ``bound``
+    units are (:func:`ngcspec.components.events.event_matmul`)."""
+    if bound is None:
+        return inputs @ weights
+    return events.event_matmul(inputs, weights, bound)
+
+
+class SpikeSynapseParams(DenseParams):
+    """Dense parameters plus the choice of the event-driven path (spike inputs)."""
+
+    event_driven: bool = Field(
+        False, description="transmit (and, for trace/exp/event STDP, learn) only through the "
+                           "rows and columns of units that spiked; same results as the dense "
+                           "path, cost in proportion to the spikes")
+    max_spikes: PositiveInt | None = Field(
+        None, description="event_driven only: most units (pre- or post-synaptic, over the "
+                          "batch) that may spike in a step before that step takes the dense "
+                          "path; null = max(32, batch * units / 32)")
+
+
+def event_bound(p, n: int, ctx) -> int | None:
+    """The event-driven bound for ``n`` units, or None when the synapse runs dense."""
+    if not getattr(p, "event_driven", False):
+        return None
+    return events.spike_bound(p.max_spikes, n, ctx.batch_size)
 
 
 def apply_mask(w, mask):
@@ -74,13 +102,59 @@ class _PlasticDense(_DenseBase):
                           batched=False),
     }
 
+    #: Event-driven plasticity: (pre factors, post factors, pre events, post events), the
+    #: names of the inputs a rule reads per row / per column and of the spikes that gate it;
+    #: None where the rule changes every weight (it then runs dense).
+    EVENT_SIDES: tuple | None = None
+
+    @classmethod
+    def bounds(cls, p) -> tuple:
+        """(lowest, highest) weight the rule's clip allows."""
+        return 0.0, p.w_bound
+
     @classmethod
     def reset(cls, p, s, ctx) -> dict:
-        return {"weights": apply_mask(s["weights"], s["mask"])}
+        w = s["weights"]
+        if getattr(p, "event_driven", False):
+            # the event path leaves weights no spike touches alone; the dense one clips them
+            # all at every evolve, so start from weights inside the rule's bounds
+            w = jnp.clip(w, *cls.bounds(p))
+        return {"weights": apply_mask(w, s["mask"])}
 
     @classmethod
     def advance(cls, p, s, ctx) -> dict:
-        return {"outputs": transmit(s["inputs"], s["weights"]) * p.resist_scale + s["biases"]}
+        bound = event_bound(p, p.shape[0], ctx)
+        return {"outputs": transmit(s["inputs"], s["weights"], bound) * p.resist_scale
+                + s["biases"]}
+
+    @classmethod
+    def rule(cls, p, s, ctx) -> tuple:
+        """(new masked weights, dW) from the weights, mask and factors in ``s``."""
+        raise NotImplementedError(f"{cls.__name__} has its own evolve")
+
+    @classmethod
+    def touches_every_weight(cls, p):
+        """True (traced) when this evolve changes weights no spike touched (decay)."""
+        return p.tau_w > 0
+
+    @classmethod
+    def evolve(cls, p, s, ctx) -> dict:
+        bound = event_bound(p, p.shape[0], ctx)
+        if bound is None or cls.EVENT_SIDES is None:
+            w, dw = cls.rule(p, s, ctx)
+            return {"weights": w, "dWeights": dw}
+        pre_keys, post_keys, pre_events, post_events = cls.EVENT_SIDES
+
+        def rule(mats, pre, post):
+            return cls.rule(p, {**mats, **pre, **post}, ctx)[0]
+
+        # Returns the mask too (unchanged): a matrix the event loops only read would be
+        # copied into them. dWeights is not written: that would cost the whole matrix.
+        return events.event_update(
+            rule, {"weights": s["weights"], "mask": s["mask"]},
+            {k: s[k] for k in pre_keys}, {k: s[k] for k in post_keys},
+            None if pre_events is None else s[pre_events], s[post_events],
+            bound, event_bound(p, p.shape[1], ctx), dense=cls.touches_every_weight(p))
 
 
 def _spike_inputs() -> dict:
@@ -104,13 +178,26 @@ _COMMON_DEVIATIONS = """- ``p_conn`` is a persistent ``mask``, applied at init, 
     - Reset clears only the synapse's own compartments; it never writes into the wired
       cells and traces (ngc-learn's compiled reset zeroes them).
     - ``resist_scale``/``g_conduct_factor``, ``bias_init`` and ``batch_size`` as DenseSynapse.
+    - ``event_driven`` / ``max_spikes`` (not in ngc-learn) choose the event-driven path.
+"""
+
+# Appended to the docstrings of the kinds with event-driven plasticity.
+_EVENT_DOC = """
+    Event-driven (``event_driven: true``): transmission sums the rows of W of the units
+    that spiked, and evolve rewrites only the rows of pre-synaptic spikes and the columns of
+    post-synaptic spikes, each with the rule above, so the cost follows the spikes (a step
+    with more than ``max_spikes`` spiking units on a side, or a weight decay tau_w > 0,
+    runs dense). The
+    results are the dense path's up to float rounding, with two differences: dWeights is not
+    written (it stays 0; writing it would cost the whole matrix), and reset clips the weights
+    into the rule's bounds (the dense path clips them at the first evolve).
 """
 
 
 # ---------------------------------------------------------------------------------------------
 # TraceSTDPSynapse
 
-class TraceSTDPParams(DenseParams):
+class TraceSTDPParams(SpikeSynapseParams):
     A_plus: float = Field(..., description="strength of long-term potentiation (LTP)")
     A_minus: float = Field(..., description="strength of long-term depression (LTD); "
                                             "<= 0 leaves LTD out")
@@ -161,7 +248,7 @@ class TraceSTDPSynapse(_PlasticDense):
     - With mu > 0 the bases w_bound - W and W are floored at 0, so weights outside
       [0, w_bound] before their first clip give no NaN. Switching mu between 0 and a
       positive value changes the compiled program; other values of mu do not.
-    """ + _COMMON_DEVIATIONS
+    """ + _COMMON_DEVIATIONS + _EVENT_DOC
 
     Params = TraceSTDPParams
     compartments = {**_PlasticDense.compartments, **_spike_inputs()}
@@ -174,12 +261,14 @@ class TraceSTDPSynapse(_PlasticDense):
     def _power_law(cls, p) -> bool:
         return dict(cls.structure(_model(p)))["power_law"]
 
+    EVENT_SIDES = (("preSpike", "preTrace"), ("postSpike", "postTrace"), "preSpike", "postSpike")
+
     @classmethod
-    def evolve(cls, p, s, ctx) -> dict:
+    def rule(cls, p, s, ctx) -> tuple:
         w = s["weights"]
         dw = trace_stdp_update(p, s, cls._power_law(p))
         w = jnp.clip(w + p.eta * dw - weight_decay(w, p.tau_w), 0.0, p.w_bound)
-        return {"weights": apply_mask(w, s["mask"]), "dWeights": dw}
+        return apply_mask(w, s["mask"]), dw
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +278,7 @@ class TraceSTDPSynapse(_PlasticDense):
 EXP_W_EPS = 0.01
 
 
-class ExpSTDPParams(DenseParams):
+class ExpSTDPParams(SpikeSynapseParams):
     A_plus: float = Field(..., description="strength of long-term potentiation (LTP)")
     A_minus: float = Field(..., description="strength of long-term depression (LTD); "
                                             "<= 0 leaves LTD out")
@@ -231,13 +320,19 @@ class ExpSTDPSynapse(_PlasticDense):
     Deviations from ngc-learn:
 
     - tau_w acts when > 0 (above).
-    """ + _COMMON_DEVIATIONS
+    """ + _COMMON_DEVIATIONS + _EVENT_DOC
 
     Params = ExpSTDPParams
     compartments = {**_PlasticDense.compartments, **_spike_inputs()}
 
+    EVENT_SIDES = (("preSpike", "preTrace"), ("postSpike", "postTrace"), "preSpike", "postSpike")
+
     @classmethod
-    def evolve(cls, p, s, ctx) -> dict:
+    def bounds(cls, p) -> tuple:
+        return EXP_W_EPS, p.w_bound - EXP_W_EPS
+
+    @classmethod
+    def rule(cls, p, s, ctx) -> tuple:
         w = s["weights"]
         post = s["postSpike"]
         beta = p.exp_beta
@@ -248,7 +343,7 @@ class ExpSTDPSynapse(_PlasticDense):
         dw = p.A_plus * ltp - jnp.maximum(p.A_minus, 0.0) * ltd
         w = w + p.eta * dw - weight_decay(w, p.tau_w)
         w = jnp.clip(w, EXP_W_EPS, p.w_bound - EXP_W_EPS)
-        return {"weights": apply_mask(w, s["mask"]), "dWeights": dw}
+        return apply_mask(w, s["mask"]), dw
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +353,7 @@ class ExpSTDPSynapse(_PlasticDense):
 EVENT_W_MIN = 0.01
 
 
-class EventSTDPParams(DenseParams):
+class EventSTDPParams(SpikeSynapseParams):
     eta: float = Field(..., description="global learning rate")
     lmbda: float = Field(0.01, description="lambda, degree of synaptic disconnect: both "
                                            "shifts use W (1 + lmbda)")
@@ -301,7 +396,7 @@ class EventSTDPSynapse(_PlasticDense):
       reads the end of the last step), so a pre spike in the very first step after a reset
       counts (ngc-learn records it as time 0, which reads as "no spike"). Times are
       compared to 1% of a step, so rounding never moves a spike across the window edge.
-    """ + _COMMON_DEVIATIONS
+    """ + _COMMON_DEVIATIONS + _EVENT_DOC
 
     Params = EventSTDPParams
     compartments = {
@@ -311,8 +406,18 @@ class EventSTDPSynapse(_PlasticDense):
         "postSpike": In("shape[1]", "post-synaptic spikes s_post, (B, n_out)", evolve_only=True),
     }
 
+    EVENT_SIDES = (("pre_tols",), ("postSpike",), None, "postSpike")
+
     @classmethod
-    def evolve(cls, p, s, ctx) -> dict:
+    def bounds(cls, p) -> tuple:
+        return EVENT_W_MIN, p.w_bound
+
+    @classmethod
+    def touches_every_weight(cls, p):
+        return False
+
+    @classmethod
+    def rule(cls, p, s, ctx) -> tuple:
         w = s["weights"]
         tols, post = s["pre_tols"], s["postSpike"]
         age = ctx.t - tols
@@ -323,7 +428,7 @@ class EventSTDPSynapse(_PlasticDense):
         shrink = (1.0 + p.lmbda) * w
         dw = p.A_plus * (p.w_bound - shrink) * n_recent - p.A_minus * shrink * n_other
         w = jnp.clip(w + p.eta * dw, EVENT_W_MIN, p.w_bound)
-        return {"weights": apply_mask(w, s["mask"]), "dWeights": dw}
+        return apply_mask(w, s["mask"]), dw
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,7 +558,11 @@ class MSTDPETSynapse(TraceSTDPSynapse):
       eligibility trace for the batch); a batch of 1 is ngc-learn's update.
     - The weight mask (p_conn / weight_mask) is applied after every evolve (ngc-learn's
       MSTDPET applies none).
-    """ + _COMMON_DEVIATIONS
+    """ + _COMMON_DEVIATIONS + """
+    Event-driven (``event_driven: true``): transmission sums the rows of W of the units
+    that spiked (the dense product when more than ``max_spikes`` do); evolve stays dense,
+    since the eligibility trace decays every weight. Reset clips the weights into [0, w_bound].
+"""
 
     Params = MSTDPETParams
     compartments = {

@@ -1,0 +1,286 @@
+"""Event-driven execution for spike inputs, and synapses stored as connection lists.
+
+When what enters a synapse is a spike train, most of its rows are idle at any step: the cost
+of transmission and of spike-timing plasticity should follow the spikes, not the matrix. This
+module holds the machinery the spike synapses share, and the sparse synapse kinds.
+
+**Compaction.** The units that spiked in a step (in any sample of the batch) are found with
+``lax.top_k`` over their 0/1 flags, under a static bound ``k`` (``max_spikes``):
+:func:`compact` returns ``k`` indices, the spiking ones first. (``jnp.nonzero`` and ``cumsum``
+cost tens of microseconds on a few thousand flags on XLA:CPU; ``top_k`` is a partial sort.)
+Long flag vectors are compacted in two levels: ``top_k`` over per-block counts picks the
+blocks that hold spikes, a second ``top_k`` over those blocks picks the units.
+
+**Dense weights, event-driven** (``event_driven: true`` on the STDP synapses):
+
+- transmission ``x @ W`` sums the rows of ``W`` of the units that spiked, ``CHUNK`` rows at a
+  time in a loop whose trip count is the number of spiking units: the cost follows the spikes.
+  When more than ``k`` units spike, ``lax.cond`` takes the dense product instead.
+- plasticity whose change is zero outside the rows of pre-synaptic spikes and the columns of
+  post-synaptic spikes (trace STDP, exponential STDP, event STDP) rewrites only those rows and
+  columns, each computed by the kind's own update rule on the slices of its weights and
+  factors, so the two paths evaluate the same formula. Rows are written first, then columns,
+  skipping the rows already written. When either side has more than ``k`` spiking units, or a
+  term touches every weight (weight decay), the dense update runs instead. That fallback is a
+  ``while_loop`` of zero or one trip rather than a ``lax.cond``: XLA copies a large matrix
+  that goes through a conditional, but updates a loop carry in place.
+
+Results equal the dense path's up to the order of floating-point sums (the dense product adds
+zeros in another order); spikes and weights agree to float rounding.
+
+**Connection lists** (:class:`SparseSynapse`, :class:`SparseExponentialSynapse`): with random
+connectivity of probability ``p_conn`` a synapse stores, per pre-synaptic unit, a padded list
+of its targets ``targets (n_in, max_out)`` and efficacies ``weights (n_in, max_out)``; a spike
+scatter-adds its row into the post-synaptic units. Memory and work are O(n_in * max_out),
+never O(n_in * n_out) (apart from one draw at init, see :func:`draw_connections`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from ngcspec.lazy import jnp, lax, random
+
+#: Spiking units handled per trip of an event loop (rows gathered at once).
+CHUNK = 8
+#: Flag vectors up to this length are compacted with one ``top_k``; longer ones in two levels.
+FLAT_MAX = 1024
+#: Units per block of the two-level compaction.
+BLOCK = 32
+
+
+def auto_max_spikes(n: int, batch_size: int) -> int:
+    """Default bound on the units (of ``n``) that spike in one step, over a batch.
+
+    At least 32, or 1/32 of the units per sample of the batch; a multiple of :data:`CHUNK`.
+    Steps with more spiking units than the bound take the dense path (correct, slower)."""
+    k = max(32, -(-batch_size * n // 32))
+    return _round_up(min(k, n), CHUNK)
+
+
+def spike_bound(max_spikes: int | None, n: int, batch_size: int) -> int:
+    """The static bound used for ``n`` units: ``max_spikes`` or :func:`auto_max_spikes`."""
+    k = auto_max_spikes(n, batch_size) if max_spikes is None else max_spikes
+    return _round_up(max(1, min(int(k), n)), CHUNK)
+
+
+def _round_up(k: int, m: int) -> int:
+    return -(-k // m) * m
+
+
+# ---------------------------------------------------------------------------------------------
+# Compaction
+
+def compact(flags, k: int):
+    """Indices of the nonzero entries of a 1-D ``flags``, at most ``k`` of them.
+
+    Returns ``(ids, valid)``, both of length ``k``: the indices of nonzero entries come
+    first (``valid`` True); the rest are other indices, distinct, possibly past the end of
+    ``flags`` (``valid`` False). Complete when ``flags`` has at most ``k`` nonzero entries.
+    """
+    f = (flags != 0).astype(jnp.float32)
+    n = f.shape[0]
+    if n < k:
+        f = jnp.pad(f, (0, k - n))
+        n = k
+    if n <= FLAT_MAX or k * BLOCK >= n:
+        vals, ids = _top_k(f, k)
+        return ids, vals > 0
+    nb = -(-n // BLOCK)
+    blocks = jnp.pad(f, (0, nb * BLOCK - n)).reshape(nb, BLOCK)
+    counts, bids = _top_k(jnp.sum(blocks, axis=1), min(k, nb))
+    cand = (blocks[bids] * (counts > 0)[:, None]).reshape(-1)
+    vals, pos = _top_k(cand, k)
+    return bids[pos // BLOCK] * BLOCK + pos % BLOCK, vals > 0
+
+
+def _top_k(x, k):
+    """``lax.top_k`` kept a partial sort. XLA:CPU rewrites top_k into a full sort followed by
+    a slice and back into its TopK kernel only when that slice is the sole use; the event
+    paths slice the result at several sizes, so the barrier hides those slices from it."""
+    return lax.optimization_barrier(lax.top_k(x, k))
+
+
+def buckets(k: int) -> tuple[int, ...]:
+    """Static sizes an event path is compiled for: 8, 16, 32, ... up to ``k``.
+
+    A step uses the smallest size that holds its spiking units, so its cost follows the
+    spikes within a factor of two; ``k`` is the largest."""
+    sizes, b = [], CHUNK
+    while b < k:
+        sizes.append(b)
+        b *= 2
+    return tuple(sizes) + (k,)
+
+
+def _which(count, sizes):
+    """Index of the smallest of ``sizes`` >= ``count``; ``len(sizes)`` when none is."""
+    return sum((count > b).astype(jnp.int32) for b in sizes)
+
+
+def _events(x):
+    """Flags (n,) of the units nonzero in any sample of ``x`` (B, n), and how many there are."""
+    flags = jnp.any(x != 0, axis=0)
+    return flags, jnp.sum(flags.astype(jnp.int32))
+
+
+def _once(pred, fn, value):
+    """``fn(value)`` if ``pred`` else ``value``, as a while loop of zero or one trip.
+
+    Unlike ``lax.cond``, a loop carry is updated in place: a conditional that returns a large
+    matrix makes XLA:CPU copy it on every call. (The converse holds for arrays a loop only
+    reads: XLA copies those into the loop, so every large array a loop touches is carried.)"""
+    def body(carry):
+        return jnp.zeros((), bool), fn(carry[1])
+    return lax.while_loop(lambda carry: carry[0], body, (pred, value))[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Dense weights
+
+def event_matmul(x, w, k: int):
+    """``x @ w`` for a mostly-zero ``x`` (B, n_in), summing only the rows of ``w`` (n_in, n_out)
+    of units nonzero in some sample. More than ``k`` such units: the dense product.
+
+    The rows are gathered at one of the sizes of :func:`buckets` (a ``lax.switch``, which
+    reads ``w`` in place): 8, 16, ... rows, the smallest that holds the spiking units."""
+    flags, count = _events(x)
+    ids, valid = compact(flags, k)
+    sizes = buckets(k)
+
+    def gathered(b):
+        def run(x, w):
+            sl, ok = ids[:b], valid[:b]
+            xs = jnp.where(ok, jnp.take(x, sl, axis=1, mode="clip"), 0.0)
+            return xs @ jnp.take(w, sl, axis=0, mode="clip")
+        return run
+
+    branches = [gathered(b) for b in sizes] + [lambda x, w: x @ w]
+    return lax.switch(_which(count, sizes), branches, x, w)
+
+
+def event_update(rule: Callable, mats: dict, pre: dict, post: dict, pre_events, post_events,
+                 k_pre: int, k_post: int, dense=False) -> dict:
+    """New matrices from ``rule``, rewriting only the rows and columns that spikes touch.
+
+    ``rule(mats, pre, post) -> weights`` is the kind's dense update: elementwise in the
+    (n_in, n_out) matrices ``mats`` (``mats["weights"]`` among them), reading pre-synaptic
+    factors (B, n_in) from ``pre`` and post-synaptic ones (B, n_out) from ``post``. It must
+    leave ``W[i, j]`` unchanged unless ``pre_events[:, i]`` or ``post_events[:, j]`` is
+    nonzero in some sample (``pre_events`` None: only post events change weights). It is
+    called on row blocks (factors of those rows, every post factor), on single columns, or on
+    everything (the fallback: ``dense`` true, or more than ``k_pre``/``k_post`` units active).
+
+    Returns ``mats`` with the new weights. Every matrix goes through the loops and comes back
+    (unchanged but for the weights): returning them lets XLA keep them in place, where a
+    matrix a loop only reads is copied into it. Callers store all of them.
+    """
+    n_in = mats["weights"].shape[0]
+    if pre_events is None:
+        row_flags, n_rows = jnp.zeros((n_in,), bool), jnp.zeros((), jnp.int32)
+    else:
+        row_flags, n_rows = _events(pre_events)
+    col_flags, n_cols = _events(post_events)
+    use_dense = jnp.asarray(dense) | (n_rows > k_pre) | (n_cols > k_post)
+
+    def set_weights(m, w):
+        return {**m, "weights": w.astype(m["weights"].dtype)}
+
+    mats = _once(use_dense, lambda m: set_weights(m, rule(m, pre, post)), mats)
+
+    if pre_events is not None:
+        rows, rows_ok = compact(row_flags, k_pre)
+        sizes = buckets(k_pre)
+        which = jnp.where(use_dense, -1, _which(n_rows, sizes))
+        for i, b in enumerate(sizes):
+            sl, ok = rows[:b], rows_ok[:b]
+            pre_rows = {n: jnp.take(v, sl, axis=1, mode="clip") for n, v in pre.items()}
+
+            def update_rows(m, sl=sl, ok=ok, pre_rows=pre_rows):
+                block = {n: jnp.take(v, sl, axis=0, mode="clip") for n, v in m.items()}
+                new = rule(block, pre_rows, post)
+                return set_weights(m, m["weights"].at[jnp.where(ok, sl, n_in)].set(
+                    new.astype(m["weights"].dtype), mode="drop"))
+
+            mats = _once((which == i) & (n_rows > 0), update_rows, mats)
+
+    cols, _ = compact(col_flags, k_post)
+
+    def column(c, m):
+        j = cols[c]
+        block = {n: lax.dynamic_slice_in_dim(v, j, 1, axis=1) for n, v in m.items()}
+        new = rule(block, pre, {n: lax.dynamic_slice_in_dim(v, j, 1, axis=1)
+                                for n, v in post.items()})
+        old = block["weights"]
+        new = jnp.where(row_flags[:, None], old, new.astype(old.dtype))   # rows done above
+        return set_weights(m, lax.dynamic_update_slice_in_dim(m["weights"], new, j, axis=1))
+
+    return lax.fori_loop(0, jnp.where(use_dense, 0, n_cols), column, mats)
+
+
+# ---------------------------------------------------------------------------------------------
+# Connection lists
+
+def default_max_out(n_out: int, p_conn: float) -> int:
+    """Room per pre-synaptic unit: the mean n_out p plus six standard deviations (+1).
+
+    A unit drawn with more targets keeps the first ``max_out`` (in target order); at six
+    standard deviations that happens to about one unit in 10^9."""
+    mean = n_out * p_conn
+    return max(1, min(n_out, math.ceil(mean + 6.0 * math.sqrt(mean * (1.0 - p_conn))) + 1))
+
+
+def draw_connections(key, p_conn: float, shape, max_out: int, weight_draw, dtype):
+    """Connection lists drawn exactly as a dense synapse draws its mask and weights.
+
+    ``key`` is split as the dense synapses split it (``k_w, k_b, k_mask``): the mask is
+    Bernoulli(p_conn) over (n_in, n_out) and ``weight_draw(k_w)`` the dense weights, so a
+    sparse and a dense synapse of the same name, seed and parameters hold the same network.
+    Returns ``targets`` (n_in, max_out) int32 (``n_out`` marks an empty slot) and ``weights``
+    (0 in empty slots). The dense draw costs O(n_in n_out) once, at init."""
+    n_in, n_out = shape
+    k_w, _, k_mask = random.split(key, 3)
+    mask = random.bernoulli(k_mask, p_conn, (n_in, n_out)) if p_conn < 1.0 else \
+        jnp.ones((n_in, n_out), bool)
+    # targets in increasing order: score n_out - j for a connection to j, 0 for none
+    score = jnp.where(mask, n_out - jnp.arange(n_out, dtype=jnp.int32), 0)
+    vals, idx = lax.top_k(score, max_out)
+    ok = vals > 0
+    dense_w = weight_draw(k_w)
+    weights = jnp.where(ok, jnp.take_along_axis(dense_w, idx, axis=1), 0.0).astype(dtype)
+    return jnp.where(ok, idx, n_out).astype(jnp.int32), weights
+
+
+def dense_from_lists(targets, weights, n_out: int):
+    """The dense (n_in, n_out) matrix of connection lists (for checks and plots)."""
+    n_in = targets.shape[0]
+    rows = jnp.broadcast_to(jnp.arange(n_in)[:, None], targets.shape)
+    return jnp.zeros((n_in, n_out), weights.dtype).at[rows, targets].add(weights, mode="drop")
+
+
+def sparse_transmit(x, targets, weights, n_out: int, k: int):
+    """``x @ W`` for connection lists: each nonzero input scatter-adds its row of ``weights``
+    times its value into its ``targets``. Up to ``k`` active units: the rows of the active
+    units only, at one of the sizes of :func:`buckets` (cost in proportion to the spikes);
+    more: one scatter of every stored connection."""
+    flags, count = _events(x)
+    ids, valid = compact(flags, k)
+    sizes = buckets(k)
+    zero = jnp.zeros((x.shape[0], n_out), jnp.result_type(x, weights))
+
+    def gathered(b):
+        def run(x, targets, weights):
+            sl, ok = ids[:b], valid[:b]
+            xs = jnp.where(ok, jnp.take(x, sl, axis=1, mode="clip"), 0.0)     # (B, b)
+            t = jnp.take(targets, sl, axis=0, mode="clip")                    # (b, max_out)
+            v = xs[:, :, None] * jnp.take(weights, sl, axis=0, mode="clip")[None]
+            return zero.at[:, t].add(v.astype(zero.dtype), mode="drop")
+        return run
+
+    def everything(x, targets, weights):
+        v = x[:, :, None] * weights[None]
+        return zero.at[:, targets].add(v.astype(zero.dtype), mode="drop")
+
+    branches = [gathered(b) for b in sizes] + [everything]
+    return lax.switch(_which(count, sizes), branches, x, targets, weights)
