@@ -735,7 +735,8 @@ class _Resolver:
     # -- order --------------------------------------------------------------------------------
     def order(self, spec, comps, wires) -> list[str]:
         names = list(comps)
-        cycle = graph.find_undelayed_cycle(names, wires)
+        derived = graph.execution_order(names, wires)
+        cycle = graph.find_undelayed_cycle(names, wires) if derived is None else None
         if cycle is not None:
             loop = " -> ".join([w.src for w in cycle] + [cycle[0].src])
             lines = "\n".join(f"      wire #{w.index}: {w}" for w in cycle)
@@ -746,7 +747,7 @@ class _Resolver:
                       f"{last.dst}.{last.dst_comp}' (reads the previous step's value)")
             return names
         if spec.order is None:
-            return graph.execution_order(names, wires)
+            return derived
         path = ("order",)
         unknown = [n for n in spec.order if n not in comps]
         for n in unknown:

@@ -60,6 +60,36 @@ def arctan_surrogate(x, alpha=ARCTAN_ALPHA):
     return (1.0 / math.pi) / (1.0 + jnp.square(alpha * math.pi * x / 2.0))
 
 
+def _fmix32(h):
+    """murmur3's 32-bit finaliser: a bijection of uint32 with full avalanche."""
+    h = h ^ (h >> 16)
+    h = h * jnp.uint32(0x85EBCA6B)
+    h = h ^ (h >> 13)
+    h = h * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)
+
+
+def counter_uniform(key, shape, dtype):
+    """Uniform numbers in [0, 1) of ``shape``, one per element, for the spike encoders.
+
+    Two 32-bit words are drawn from ``key`` (JAX's threefry); each element's number is a hash
+    of its flat index keyed by them (murmur3's finaliser applied twice), i.e. a counter-based
+    generator. Same key, same numbers; a fresh key per step and cell (as the circuit derives
+    them) gives fresh, uncorrelated numbers. It costs a few integer operations per element,
+    where threefry costs ~100 (the encoders draw one number per unit and step, which made
+    threefry the largest cost of a batched spiking step on CPU). float32 numbers carry 24
+    random bits, float64 ones 53.
+    """
+    words = random.bits(key, (2,), jnp.uint32)
+    index = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
+    h = _fmix32(index * jnp.uint32(0x9E3779B9) + words[0])
+    h = _fmix32(h ^ words[1])
+    if jnp.dtype(dtype) == jnp.float64:
+        low = _fmix32(h + jnp.uint32(0x6A09E667)) >> 11
+        return (h.astype(dtype) * 2.0 ** 21 + low.astype(dtype)) * 2.0 ** -53
+    return (h >> 8).astype(dtype) * (1.0 / (1 << 24))
+
+
 def keep_one(s, score):
     """Keep, in each row of ``s``, only the spike of the unit with the highest ``score``."""
     n = s.shape[-1]
@@ -202,7 +232,7 @@ class LIFCell(Component):
         if p.max_one_spike:
             spikes = keep_one(s_raw, v_int)
         elif p.one_spike:
-            spikes = keep_one(s_raw, random.uniform(ctx.key, s_raw.shape, v.dtype))
+            spikes = keep_one(s_raw, counter_uniform(ctx.key, s_raw.shape, v.dtype))
 
         tau_theta = p.tau_theta
         adapt = tau_theta > 0
@@ -296,7 +326,9 @@ class PoissonCell(Component):
     stays below 1000. Compartments (all (B, n_units)): input inputs; outputs outputs, tols.
 
     Deviations from ngc-learn: random numbers come from the key the circuit's seed derives
-    for this cell and step (ngc-learn keeps a key compartment); any batch size works;
+    for this cell and step (ngc-learn keeps a key compartment), through the counter-based
+    generator counter_uniform (a hash of each unit's index keyed by that key; a few integer
+    operations per number, where threefry costs ~100); any batch size works;
     reset clears outputs and tols and never writes into the source wired to inputs;
     target_freq is traced (no recompile when it changes).
     """
@@ -319,7 +351,7 @@ class PoissonCell(Component):
     @classmethod
     def advance(cls, p, s, ctx) -> dict:
         x = s["inputs"]
-        u = random.uniform(ctx.key, x.shape, x.dtype)
+        u = counter_uniform(ctx.key, x.shape, x.dtype)
         spikes = (u < x * (ctx.dt / 1000.0) * p.target_freq).astype(x.dtype)
         return {"outputs": spikes, "tols": spike_times(spikes, s["tols"], ctx)}
 
@@ -335,7 +367,8 @@ class BernoulliCell(Component):
     outputs, tols.
 
     Deviations from ngc-learn: random numbers come from the key the circuit's seed derives
-    for this cell and step; any batch size works; reset clears outputs and tols and never
+    for this cell and step, through counter_uniform (see PoissonCell); any batch size
+    works; reset clears outputs and tols and never
     writes into the source wired to inputs.
     """
 
@@ -355,7 +388,7 @@ class BernoulliCell(Component):
     @classmethod
     def advance(cls, p, s, ctx) -> dict:
         x = s["inputs"]
-        u = random.uniform(ctx.key, x.shape, x.dtype)
+        u = counter_uniform(ctx.key, x.shape, x.dtype)
         spikes = (u < x).astype(x.dtype)
         return {"outputs": spikes, "tols": spike_times(spikes, s["tols"], ctx)}
 
