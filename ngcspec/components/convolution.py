@@ -38,9 +38,9 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, PositiveInt, field_validator
 
-from ngcspec.components import initializers, optimizers
+from ngcspec.components import initializers
 from ngcspec.components.initializers import UniformInit, WeightInit
-from ngcspec.components.synapses import _schema_lists_alias
+from ngcspec.components.synapses import _schema_lists_alias, optimizer_step
 from ngcspec.lazy import jax, jnp, lax, random
 from ngcspec.registry import (Component, ComponentParams, In, Out, State, Weight, register)
 
@@ -355,32 +355,8 @@ class _HebbianConvBase(_ConvBase):
         d_k = hebb * p.sign_value + p.w_decay * k
         d_b = jnp.sum(s["post"], axis=(0, 1, 2)) * p.sign_value
 
-        learn_bias = p.bias_init is not None
-        opt = optimizers.get(p.optim_type)
-        params, grads = (k, s["biases"]), (d_k, d_b)
-        moments = ((s["opt_mW"], s["opt_mb"]), (s["opt_vW"], s["opt_vb"]))
-        if not learn_bias:
-            params, grads = params[:1], grads[:1]
-            moments = (moments[0][:1], moments[1][:1])
-        if p.optim_type == "adam":
-            state = optimizers.AdamState(s["opt_count"], moments[0], moments[1])
-        else:
-            state = optimizers.SgdState(s["opt_count"])
-        params, state = opt.update(params, grads, state, p.eta)
-
-        new_k = params[0]
-        w_bound = p.w_bound
-        lower = 0.0 if p.is_nonnegative else -w_bound
-        new_k = jnp.where(w_bound > 0, jnp.clip(new_k, lower, w_bound), new_k)
-
-        out = {"weights": new_k, "dWeights": d_k, "dBiases": d_b,
-               "dInputs": d_x * p.sign_value, "opt_count": state.count}
-        if learn_bias:
-            out["biases"] = params[1]
-        if p.optim_type == "adam":
-            out["opt_mW"], out["opt_vW"] = state.mu[0], state.nu[0]
-            if learn_bias:
-                out["opt_mb"], out["opt_vb"] = state.mu[1], state.nu[1]
+        out = optimizer_step(p, s, k, d_k, d_b)
+        out["dInputs"] = d_x * p.sign_value
         return out
 
 

@@ -341,29 +341,37 @@ class HebbianSynapse(_DenseBase):
         d_w = (hebb + reg) * p.sign_value
         d_b = db * p.sign_value
 
-        learn_bias = p.bias_init is not None
-        opt = optimizers.get(p.optim_type)
-        params, grads = (w, s["biases"]), (d_w, d_b)
-        moments = ((s["opt_mW"], s["opt_mb"]), (s["opt_vW"], s["opt_vb"]))
-        if not learn_bias:
-            params, grads = params[:1], grads[:1]
-            moments = (moments[0][:1], moments[1][:1])
-        if p.optim_type == "adam":
-            state = optimizers.AdamState(s["opt_count"], moments[0], moments[1])
-        else:
-            state = optimizers.SgdState(s["opt_count"])
-        params, state = opt.update(params, grads, state, p.eta)
-
-        w = params[0]
-        lower = 0.0 if p.is_nonnegative else -w_bound
-        w = jnp.where(w_bound > 0, jnp.clip(w, lower, w_bound), w)
-        w = w * s["mask"]
-
-        out = {"weights": w, "dWeights": d_w, "dBiases": d_b, "opt_count": state.count}
-        if learn_bias:
-            out["biases"] = params[1]
-        if p.optim_type == "adam":
-            out["opt_mW"], out["opt_vW"] = state.mu[0], state.nu[0]
-            if learn_bias:
-                out["opt_mb"], out["opt_vb"] = state.mu[1], state.nu[1]
+        out = optimizer_step(p, s, w, d_w, d_b)
+        out["weights"] = out["weights"] * s["mask"]
         return out
+
+
+def optimizer_step(p, s, w, d_w, d_b) -> dict:
+    """One step of ``p.optim_type`` on the weights ``w`` (and the biases when a bias_init was
+    given) with updates ``d_w``, ``d_b``, then the w_bound clip; returns the compartments it
+    changes: weights, biases, dWeights, dBiases and the optimizer state. Shared by every
+    Hebbian-style synapse (dense, patched, convolutional)."""
+    learn_bias = p.bias_init is not None
+    opt = optimizers.get(p.optim_type)
+    params, grads = (w, s["biases"]), (d_w, d_b)
+    moments = ((s["opt_mW"], s["opt_mb"]), (s["opt_vW"], s["opt_vb"]))
+    if not learn_bias:
+        params, grads = params[:1], grads[:1]
+        moments = (moments[0][:1], moments[1][:1])
+    if p.optim_type == "adam":
+        state = optimizers.AdamState(s["opt_count"], moments[0], moments[1])
+    else:
+        state = optimizers.SgdState(s["opt_count"])
+    params, state = opt.update(params, grads, state, p.eta)
+
+    w_bound = p.w_bound
+    lower = 0.0 if p.is_nonnegative else -w_bound
+    out = {"weights": jnp.where(w_bound > 0, jnp.clip(params[0], lower, w_bound), params[0]),
+           "dWeights": d_w, "dBiases": d_b, "opt_count": state.count}
+    if learn_bias:
+        out["biases"] = params[1]
+    if p.optim_type == "adam":
+        out["opt_mW"], out["opt_vW"] = state.mu[0], state.nu[0]
+        if learn_bias:
+            out["opt_mb"], out["opt_vb"] = state.mu[1], state.nu[1]
+    return out
