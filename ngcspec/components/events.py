@@ -284,3 +284,161 @@ def sparse_transmit(x, targets, weights, n_out: int, k: int):
 
     branches = [gathered(b) for b in sizes] + [everything]
     return lax.switch(_which(count, sizes), branches, x, targets, weights)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sparse synapse kinds
+
+from pydantic import Field, PositiveInt  # noqa: E402
+
+from ngcspec.components import initializers  # noqa: E402
+from ngcspec.components.dynamic_synapses import (  # noqa: E402
+    ConductanceParams, ExponentialSynapse, _CONDUCTANCE_DEVIATIONS)
+from ngcspec.components.synapses import DenseParams  # noqa: E402
+from ngcspec.registry import (  # noqa: E402
+    Compartment, Component, In, Out, Weight, register)
+
+
+class _ListsMixin:
+    """Fields of a synapse stored as connection lists (mixed into a parameter model)."""
+
+    max_out: PositiveInt | None = Field(
+        None, description="room for targets per pre-synaptic unit; null = n_out p_conn + 6 "
+                          "standard deviations (+1); a unit drawn with more keeps its first")
+    max_spikes: PositiveInt | None = Field(
+        None, description="most pre-synaptic units (over the batch) that may spike in a step "
+                          "before that step scatters every connection; null = max(32, "
+                          "batch * n_in / 32)")
+
+    @property
+    def slots(self) -> int:
+        """Targets stored per pre-synaptic unit (max_out, or its default)."""
+        n_out = self.shape[1]
+        return min(self.max_out, n_out) if self.max_out else default_max_out(n_out, self.p_conn)
+
+
+class SparseParams(_ListsMixin, DenseParams):
+    pass
+
+
+class SparseConductanceParams(_ListsMixin, ConductanceParams):
+    pass
+
+
+def _lists_compartments(doc_weights: str) -> dict:
+    return {
+        "targets": Compartment("weight", "shape[0], slots",
+                               "post-synaptic unit of each stored connection, (n_in, max_out); "
+                               "n_out marks an empty slot", batched=False, reset=None,
+                               integer=True),
+        "weights": Weight("shape[0], slots", doc_weights),
+    }
+
+
+_LISTS_DOC = """
+    Storage: per pre-synaptic unit i, ``targets[i]`` lists the post-synaptic units it
+    reaches and ``weights[i]`` their efficacies, padded to ``max_out`` slots (empty slots:
+    target n_out, weight 0). A connection exists with probability ``p_conn``, drawn once at
+    init exactly as the dense synapses draw their mask (same name, seed and parameters: the
+    same network), so memory is n_in * max_out, not n_in * n_out; ``init:`` files may give
+    ``targets`` and ``weights`` instead. max_out defaults to n_out p_conn plus six standard
+    deviations (+1): a unit drawn with more targets keeps the first max_out, which happens to
+    about one unit in 10^9.
+
+    Transmission is event-driven: the units with a nonzero input (in any sample) are found
+    with top_k and only their rows scatter-add into the outputs, so a step costs in
+    proportion to its spikes times max_out. A step with more than ``max_spikes`` active
+    units scatters every stored connection (correct, slower). Results equal the dense
+    masked product up to the order of float sums.
+"""
+
+
+@register
+class SparseSynapse(Component):
+    __doc__ = """A synapse with random sparse connectivity, stored as connection lists.
+
+    outputs = (inputs @ W) * resist_scale + b,   W[i, targets[i, s]] = weights[i, s]
+
+    The same cable as DenseSynapse with p_conn, for connectivity too sparse to hold as a
+    dense matrix (e.g. 2% of 4000 x 4000).
+    """ + _LISTS_DOC + """
+    Compartments: inputs (B, n_in), outputs (B, n_out); persistent targets and weights
+    (n_in, max_out) and biases (n_out,).
+    """
+
+    family = "synapses"
+    Params = SparseParams
+    compartments = {
+        "inputs": In("shape[0]", "pre-synaptic signal (spikes), (B, n_in)"),
+        "outputs": Out("shape[1]", "(inputs @ W) * resist_scale + biases"),
+        **_lists_compartments("efficacy of each stored connection, (n_in, max_out)"),
+        "biases": Weight("shape[1]", "bias b, (n_out,); zeros when bias_init is null"),
+    }
+
+    @classmethod
+    def check(cls, p) -> list[tuple[str, str]]:
+        out = [("weight_init", m) for m in initializers.problems(p.weight_init, p.shape)]
+        if p.bias_init is not None:
+            out += [("bias_init", m) for m in initializers.problems(p.bias_init, (p.shape[1],))]
+        return out
+
+    @classmethod
+    def init(cls, p, key, dtype) -> dict:
+        targets, weights = draw_connections(
+            key, p.p_conn, p.shape, p.slots,
+            lambda k: initializers.draw(p.weight_init, p.shape, k, dtype), dtype)
+        k_b = random.split(key, 3)[1]
+        biases = jnp.zeros((p.shape[1],), dtype) if p.bias_init is None else \
+            initializers.draw(p.bias_init, (p.shape[1],), k_b, dtype)
+        return {"targets": targets, "weights": weights, "biases": biases}
+
+    @classmethod
+    def advance(cls, p, s, ctx) -> dict:
+        k = spike_bound(p.max_spikes, p.shape[0], ctx.batch_size)
+        out = sparse_transmit(s["inputs"], s["targets"], s["weights"], p.shape[1], k)
+        return {"outputs": out * p.resist_scale + s["biases"]}
+
+
+@register
+class SparseExponentialSynapse(ExponentialSynapse):
+    __doc__ = """ExponentialSynapse with random sparse connectivity, stored as connection lists.
+
+        S = inputs @ W                                  (W from the lists below)
+        g <- g - (dt / tau_decay) g + g_syn_bar S
+        i_syn = outputs = -g * resist_scale * (v - syn_rest)   (-g * resist_scale if syn_rest is null)
+
+    The conductance of ExponentialSynapse with p_conn, for networks such as the COBA
+    benchmark (4000 neurons, 2% connectivity), whose connectivity is too sparse to hold or
+    multiply as a dense masked matrix. With is_nonplastic (default) every stored weight is 1.
+    """ + _LISTS_DOC + """
+    Compartments: inputs (B, n_in); v, g_syn, i_syn, outputs (B, n_out); persistent
+    targets and weights (n_in, max_out).
+    """ + _CONDUCTANCE_DEVIATIONS
+
+    Params = SparseConductanceParams
+    compartments = {
+        **{n: c for n, c in ExponentialSynapse.compartments.items()
+           if n not in ("weights", "mask")},
+        **_lists_compartments("W of each stored connection, (n_in, max_out): 1 when "
+                              "is_nonplastic, else from weight_init"),
+    }
+
+    @classmethod
+    def init(cls, p, key, dtype) -> dict:
+        if p.is_nonplastic:
+            def weight_draw(k):
+                return jnp.ones(p.shape, dtype)
+        else:
+            def weight_draw(k):
+                return initializers.draw(p.weight_init, p.shape, k, dtype)
+        targets, weights = draw_connections(key, p.p_conn, p.shape, p.slots, weight_draw, dtype)
+        return {"targets": targets, "weights": weights}
+
+    @classmethod
+    def advance(cls, p, s, ctx) -> dict:
+        k = spike_bound(p.max_spikes, p.shape[0], ctx.batch_size)
+        summed = sparse_transmit(s["inputs"], s["targets"], s["weights"], p.shape[1], k)
+        new = cls.conductance(p, s, p.g_syn_bar * summed, ctx)
+        g = new["g_syn"] * p.resist_scale
+        i_syn = -g if p.syn_rest is None else -g * (s["v"] - p.syn_rest)
+        return {**new, "i_syn": i_syn, "outputs": i_syn}

@@ -454,3 +454,31 @@ class VarTrace(Component):
             new = jnp.where(p.a_delta > 0, decayed + p.a_delta * spikes,
                             decayed * (1.0 - spikes) + p.P_scale * spikes)
         return {"trace": new, "outputs": new}
+
+
+@register
+class SpikeCounter(Component):
+    """Counts the spikes of each unit since the last reset (a firing-rate read-out).
+
+        counts = counts + inputs            (reset to 0)
+
+    Wire a cell's spikes in (``z.s -> c.inputs``); after a presentation of T ms the counts
+    are spikes per unit, counts / (T / 1000) the rates in Hz. Record ``counts`` per batch to
+    get one row per sample (e.g. to label neurons by their responses), or take a metric
+    ``mean: c.counts``. Compartments (all (B, n_units)): input inputs; output counts.
+    (Not an ngc-learn component.)
+    """
+
+    family = FAMILY
+
+    class Params(ComponentParams):
+        n_units: PositiveInt = Field(..., description="number of counted units")
+
+    compartments = {
+        "inputs": In("n_units", "spikes (or any values to accumulate)"),
+        "counts": Out("n_units", "sum of the inputs since the last reset"),
+    }
+
+    @classmethod
+    def advance(cls, p, s, ctx) -> dict:
+        return {"counts": s["counts"] + s["inputs"]}
