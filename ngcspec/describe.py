@@ -21,8 +21,9 @@ def _summary(cls) -> str:
 
 def kind_table() -> Table:
     table = Table(title="component kinds (ngc components KIND for details)")
-    for col in ("kind", "family", "plastic", "summary"):
-        table.add_column(col)
+    for col in ("kind", "family", "plastic"):
+        table.add_column(col, no_wrap=True)   # names stay whole; the summary wraps
+    table.add_column("summary")
     for name, cls in sorted(kinds().items(), key=lambda kv: (kv[1].family, kv[0])):
         table.add_row(name, cls.family, "yes" if cls.plastic else "", Text(_summary(cls)))
     return table
