@@ -31,6 +31,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from ngcspec.components.integrators import integrate
 from ngcspec.lazy import jnp, random
+from ngcspec.params import concrete
 from ngcspec.registry import Component, ComponentParams, In, Out, State, register
 
 FAMILY = "spiking neurons"
@@ -157,7 +158,8 @@ class LIFCell(Component):
     - Reset sets v_thr to thr + thr_theta (the threshold the next step uses); reset never
       writes into the source wired to j.
     - tau_m, the voltages, tau_theta, theta_plus and the rest of the floats are traced:
-      changing them does not recompile (ngc-learn freezes them when it compiles).
+      changing them does not recompile (ngc-learn freezes them when it compiles), except
+      tau_theta crossing 0, which switches adaptation (and its per-step update) on or off.
     """
 
     family = FAMILY
@@ -234,16 +236,25 @@ class LIFCell(Component):
         elif p.one_spike:
             spikes = keep_one(s_raw, counter_uniform(ctx.key, s_raw.shape, v.dtype))
 
-        tau_theta = p.tau_theta
-        adapt = tau_theta > 0
-        decay = jnp.exp(-dt / jnp.where(adapt, tau_theta, 1.0))
-        thr_theta = jnp.where(adapt, thr_theta * decay + p.theta_plus * s_raw, thr_theta)
+        adapt = cls._adapts(p)
+        if adapt:
+            thr_theta = thr_theta * jnp.exp(-dt / p.tau_theta) + p.theta_plus * s_raw
         if p.v_min is not None:
             v = jnp.maximum(v, p.v_min)
         surrogate = arctan_surrogate(v_int - theta) * p.resist_m * dt / tau_m
-        return {"v": v, "rfr": rfr, "thr_theta": thr_theta, "v_thr": p.thr + thr_theta,
-                "s": spikes, "s_raw": s_raw, "tols": spike_times(spikes, s["tols"], ctx),
-                "surrogate": surrogate}
+        out = {"v": v, "rfr": rfr, "s": spikes, "s_raw": s_raw,
+               "tols": spike_times(spikes, s["tols"], ctx), "surrogate": surrogate}
+        if adapt:   # without adaptation the thresholds never change: nothing to carry
+            out.update(thr_theta=thr_theta, v_thr=p.thr + thr_theta)
+        return out
+
+    @classmethod
+    def structure(cls, p) -> tuple:
+        return (("adapt", float(p.tau_theta) > 0),)
+
+    @classmethod
+    def _adapts(cls, p) -> bool:
+        return dict(cls.structure(concrete(p)))["adapt"]
 
 
 @register

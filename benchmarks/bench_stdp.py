@@ -1,0 +1,171 @@
+"""STDP benchmark: 784 Poisson inputs -> TraceSTDPSynapse -> 400 LIF neurons, two traces.
+
+The circuit ngc-learn's Diehl & Cook exhibit runs (without its inhibitory layer): Poisson
+encoders at 63.75 Hz per unit of intensity, trace STDP (A+ 1e-2, A- 1e-4, snap traces of
+20 ms), LIF neurons with adaptive thresholds and one spike per step, dt = 1 ms, plasticity
+after every step (advance + evolve per step: ngc-learn's fastest mode, about 7,700 steps/s
+on 2 cores). The input is a fixed random intensity pattern of mean 0.125 (MNIST's mean is
+0.13), about 6 input spikes per step.
+
+Rows: the dense path and the event-driven one (``event_driven: true``), batch 1 and 16.
+Each configuration is one compiled epoch of ``steps`` steps (one batch); ``compile`` is the
+first call minus a steady one, ``steady`` the best of ``repeats`` calls (medians are printed
+too); configurations are interleaved so a shared machine's noise hits all alike.
+
+    python benchmarks/bench_stdp.py                 # about a minute on 2 CPU cores
+    python benchmarks/bench_stdp.py --quick
+    python benchmarks/bench_stdp.py --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CIRCUIT = """
+ngcspec: 1
+name: bench-stdp
+dt: 1.0
+seed: 0
+components:
+  W: {{kind: TraceSTDPSynapse, shape: [784, 400], A_plus: 0.01, A_minus: 0.0001,
+      weight_init: {{dist: uniform, low: 0.0, high: 0.3}}, event_driven: {event}}}
+  z0: {{kind: PoissonCell, n_units: 784, target_freq: 63.75}}
+  z1: {{kind: LIFCell, n_units: 400, tau_m: 100.5, resist_m: 100.5, thr: -52.0, v_rest: -65.0,
+       v_reset: -60.0, refract_time: 5.0, theta_plus: 0.05, one_spike: true}}
+  tr0: {{kind: VarTrace, n_units: 784, tau_tr: 20.0, a_delta: 0.0}}
+  tr1: {{kind: VarTrace, n_units: 400, tau_tr: 20.0, a_delta: 0.0}}
+  count0: {{kind: SpikeCounter, n_units: 784}}
+  count1: {{kind: SpikeCounter, n_units: 400}}
+wires:
+  - z0.outputs ~> W.inputs
+  - W.outputs -> z1.j
+  - z0.outputs -> tr0.inputs
+  - z1.s -> tr1.inputs
+  - z0.outputs -> W.preSpike
+  - z1.s -> W.postSpike
+  - tr0.outputs -> W.preTrace
+  - tr1.outputs -> W.postTrace
+  - z0.outputs -> count0.inputs
+  - z1.s -> count1.inputs
+phases:
+  run:
+    batch_size: {batch}
+    clamps: {{z0.inputs: {{file: {intensity}}}}}
+    schedule:
+      - reset
+      - repeat: {steps}
+        do: [advance, {{evolve: [W]}}]
+    metrics:
+      pre_spikes: {{mean: count0.counts}}
+      post_spikes: {{mean: count1.counts}}
+run:
+  check_finite: {check}
+"""
+
+
+def versions() -> dict:
+    import jax
+
+    import ngcspec
+    return {"python": platform.python_version(), "jax": jax.__version__,
+            "numpy": np.__version__, "ngcspec": ngcspec.__version__,
+            "backend": jax.default_backend(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+
+
+def build(event: bool, batch: int, steps: int, check: bool, intensity: Path):
+    import ngcspec
+
+    text = CIRCUIT.format(event=str(event).lower(), batch=batch, steps=steps,
+                          check=str(check).lower(), intensity=intensity)
+    circuit = ngcspec.load(text)
+    pp = circuit.program.phase("run")
+    fn = pp.jitted()
+    state = circuit.init_state()
+    data = pp.device_data()
+    return circuit, fn, state, data
+
+
+def call(entry):
+    import jax
+
+    circuit, fn, state, data = entry
+    t = time.perf_counter()
+    out = fn(circuit.params, state, data, 0, 0)
+    jax.block_until_ready(out)
+    return time.perf_counter() - t, out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer steps and repeats")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--check-finite", action="store_true",
+                    help="keep the per-step NaN/Inf check on (default: off, as ngc-learn)")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args(argv)
+    repeats = 2 if args.quick else args.repeats
+    steps = {1: 1000 if args.quick else 4000, 16: 250 if args.quick else 1000}
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_stdp_"))
+    intensity = tmp / "intensity.npy"
+    np.save(intensity, (np.random.default_rng(0).random(784) * 0.25).astype(np.float32))
+
+    configs = [(ev, b) for b in (1, 16) for ev in (False, True)]
+    entries, first = {}, {}
+    for ev, b in configs:
+        entries[ev, b] = build(ev, b, steps[b], args.check_finite, intensity)
+        first[ev, b], out = call(entries[ev, b])
+    times = {c: [] for c in configs}
+    spikes = {}
+    for _ in range(repeats):
+        for c in configs:
+            dt, out = call(entries[c])
+            times[c].append(dt)
+            m = out[1]["full"]["metrics"]
+            spikes[c] = {k: float(np.sum(m[k][0]) / np.sum(m[k][1])) * (784 if k == "pre_spikes" else 400)
+                         / steps[c[1]] for k in m}
+
+    rows = []
+    for ev, b in configs:
+        best, med = min(times[ev, b]), statistics.median(times[ev, b])
+        n = steps[b]
+        rows.append({"path": "event" if ev else "dense", "batch": b, "steps": n,
+                     "compile_s": first[ev, b] - best, "steady_s": best, "median_s": med,
+                     "steps_per_s": n / best, "samples_per_s": n * b / best,
+                     "median_steps_per_s": n / med,
+                     "pre_spikes_per_step": spikes[ev, b]["pre_spikes"],
+                     "post_spikes_per_step": spikes[ev, b]["post_spikes"]})
+    print(f"784 Poisson -> TraceSTDP -> 400 LIF, advance + evolve every step, check_finite="
+          f"{args.check_finite}")
+    print(f"{'path':6s} {'batch':>5s} {'steps':>6s} {'compile s':>9s} {'steady s':>9s} "
+          f"{'steps/s':>9s} {'(median)':>9s} {'samples/s':>10s} {'spikes/step pre,post':>21s}")
+    for r in rows:
+        print(f"{r['path']:6s} {r['batch']:5d} {r['steps']:6d} {r['compile_s']:9.2f} "
+              f"{r['steady_s']:9.3f} {r['steps_per_s']:9.0f} {r['median_steps_per_s']:9.0f} "
+              f"{r['samples_per_s']:10.0f} {r['pre_spikes_per_step']:10.1f},"
+              f"{r['post_spikes_per_step']:6.2f}")
+    by = {(r["path"], r["batch"]): r for r in rows}
+    for path in ("dense", "event"):
+        ratio = by[path, 16]["samples_per_s"] / by[path, 1]["samples_per_s"]
+        print(f"{path}: batch 16 gives {ratio:.1f}x the samples/s of batch 1")
+    print(f"event vs dense, batch 1: {by['event', 1]['steps_per_s'] / by['dense', 1]['steps_per_s']:.1f}x")
+    result = {"versions": versions(), "check_finite": args.check_finite, "rows": rows}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.exit(main())
