@@ -6,7 +6,8 @@ ngcspec rows (one compiled epoch = 10 000 steps):
 * ``construct``: building the network (drawing the connection lists: ``init_state``), warm;
 * ``compile``: the first epoch call minus a steady one (trace + XLA compile);
 * ``run``: one epoch call, warm (best of the repeats; the median is printed too), with the
-  per-step NaN/Inf check off (as Brian2, which has none) and on (ngcspec's default).
+  NaN/Inf check off (as Brian2, which has none) and on (ngcspec's default: as ``ngc run``
+  checks, one fused reduction per batch; the per-step replay runs only after a failure).
 
 ``hand``: the same step written directly as one ``lax.scan`` with the same event-driven
 scatter (ngcspec.components.events.sparse_transmit) and Euler update: what the framework
@@ -71,7 +72,7 @@ class Ngcspec:
         self.state = jax.block_until_ready(self.circuit.init_state())
         self.construct_s = time.perf_counter() - t
         self.pp = self.circuit.program.phase("run")
-        self.fn = self.pp.jitted()
+        self.fn = self.pp.jitted(check="batch" if check_finite else "off")
         self.data = self.pp.device_data()
         self.first_s, out = self.call()
         self.rate = self.rate_of(out)

@@ -90,7 +90,7 @@ def build(event: bool, batch: int, steps: int, check: bool, intensity: Path):
                           check=str(check).lower(), intensity=intensity)
     circuit = ngcspec.load(text)
     pp = circuit.program.phase("run")
-    fn = pp.jitted()
+    fn = pp.jitted(check="batch" if check else "off")   # as ngc run checks
     state = circuit.init_state()
     data = pp.device_data()
     return circuit, fn, state, data
@@ -111,7 +111,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--check-finite", action="store_true",
-                    help="keep the per-step NaN/Inf check on (default: off, as ngc-learn)")
+                    help="check for NaN/Inf as ngc run does (once per batch; default: off, "
+                         "as ngc-learn)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     repeats = 2 if args.quick else args.repeats
