@@ -25,6 +25,8 @@ from typing import Any, Callable, ClassVar, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from ngcspec.params import concrete
+
 Role = Literal["input", "state", "output", "weight"]
 
 ROLE_MEANING = {
@@ -111,6 +113,12 @@ class Component:
         Anything here is compiled in; the rest of the numeric parameters are traced.
         """
         return ()
+
+    @classmethod
+    def structural(cls, p, name: str):
+        """One fact of :meth:`structure`, from ``p`` as a kind's functions receive it (a
+        traced parameter view or the model itself)."""
+        return dict(cls.structure(concrete(p)))[name]
 
     @classmethod
     def shapes(cls, p) -> dict[str, tuple[int, ...]]:

@@ -17,7 +17,6 @@ from ngcspec.components import activations
 from ngcspec.components.activations import ActFx
 from ngcspec.components.integrators import IntegrationType, integrate
 from ngcspec.lazy import jnp, lax, random
-from ngcspec.params import concrete
 from ngcspec.registry import (Component, ComponentParams, In, Out, State, eval_shape,
                               register)
 
@@ -196,7 +195,7 @@ class RateCell(_Population):
 
     @classmethod
     def _stateless(cls, p) -> bool:
-        return dict(cls.structure(concrete(p)))["stateless"]
+        return cls.structural(p, "stateless")
 
     @classmethod
     def check(cls, p) -> list[tuple[str, str]]:

@@ -31,7 +31,6 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from ngcspec.components.integrators import integrate
 from ngcspec.lazy import jnp, random
-from ngcspec.params import concrete
 from ngcspec.registry import Component, ComponentParams, In, Out, State, register
 
 FAMILY = "spiking neurons"
@@ -254,7 +253,7 @@ class LIFCell(Component):
 
     @classmethod
     def _adapts(cls, p) -> bool:
-        return dict(cls.structure(concrete(p)))["adapt"]
+        return cls.structural(p, "adapt")
 
 
 @register

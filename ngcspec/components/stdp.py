@@ -83,10 +83,6 @@ def weight_decay(w, tau_w):
     return jnp.where(on, w / jnp.where(on, tau_w, 1.0), 0.0)
 
 
-def _model(p):
-    """The parameter model behind ``p`` (structure is decided on Python values)."""
-    return getattr(p, "_model", p)
-
 
 class _PlasticDense(_DenseBase):
     """Dense base of the plastic synapses: masked weights, a dWeights record, transmit()."""
@@ -259,7 +255,7 @@ class TraceSTDPSynapse(_PlasticDense):
 
     @classmethod
     def _power_law(cls, p) -> bool:
-        return dict(cls.structure(_model(p)))["power_law"]
+        return cls.structural(p, "power_law")
 
     EVENT_SIDES = (("preSpike", "preTrace"), ("postSpike", "postTrace"), "preSpike", "postSpike")
 
