@@ -1,9 +1,11 @@
 """Event-driven execution and connection-list synapses (ngcspec.components.events).
 
-The event paths must give the dense paths' results: compaction is checked against numpy,
-transmission and plasticity against the dense product and the kinds' own dense update, and
-whole circuits with ``event_driven: true`` (or sparse kinds) against the same circuits run
-dense. Spikes must agree exactly, weights and currents to float rounding.
+The event paths must give the dense paths' results, both as native CPU kernels
+(ngcspec.native) and as their XLA twins (NGCSPEC_NATIVE=off, what GPUs run): compaction is
+checked against numpy, transmission and plasticity against the dense product and the kinds'
+own dense update, and whole circuits with ``event_driven: true`` (or sparse kinds) against
+the same circuits run dense. Spikes must agree exactly, weights and currents to float
+rounding.
 """
 
 import math
@@ -22,6 +24,14 @@ from ngcspec.single import Single
 
 jnp = jax.numpy
 NEW_KINDS = ["SparseSynapse", "SparseExponentialSynapse", "SpikeCounter"]
+
+
+@pytest.fixture(params=["native", "xla"])
+def paths(request, monkeypatch):
+    """Run a test with the native CPU kernels (where they build) and with the XLA twins."""
+    if request.param == "xla":
+        monkeypatch.setenv("NGCSPEC_NATIVE", "off")
+    return request.param
 
 
 def sparse_matrix(rng, shape, p, values=None):
@@ -62,7 +72,7 @@ def test_buckets_end_at_the_bound():
 # Dense weights
 
 @pytest.mark.parametrize("batch,p", [(1, 0.01), (3, 0.02), (2, 0.5)])
-def test_event_matmul_is_the_dense_product(batch, p):
+def test_event_matmul_is_the_dense_product(batch, p, paths):
     rng = np.random.default_rng(batch)
     w = rng.normal(size=(300, 40)).astype(np.float32)
     fn = jax.jit(lambda x, w: events.event_matmul(x, w, 32))
@@ -157,7 +167,7 @@ def _network(kind, event, batch):
 @pytest.mark.parametrize("kind,batch", [("TraceSTDPSynapse", 1), ("TraceSTDPSynapse", 3),
                                         ("ExpSTDPSynapse", 2), ("EventSTDPSynapse", 2),
                                         ("MSTDPETSynapse", 1)])
-def test_event_driven_circuit_matches_the_dense_one(kind, batch):
+def test_event_driven_circuit_matches_the_dense_one(kind, batch, paths):
     runs = [ngcspec.load(_network(kind, ev, batch)).run().records for ev in (False, True)]
     dense, event = runs
     spikes = dense["run/out.s"]
@@ -190,7 +200,7 @@ def test_event_driven_reset_clips_weights_into_the_rules_bounds():
 # ---------------------------------------------------------------------------------------------
 # Connection lists
 
-def test_lists_hold_the_dense_synapses_network():
+def test_lists_hold_the_dense_synapses_network(paths):
     kw = dict(shape=[60, 50], p_conn=0.1, seed=7)
     dense = Single("DenseSynapse", weight_init={"dist": "uniform", "low": 0.1, "high": 1.0}, **kw)
     lists = Single("SparseSynapse", weight_init={"dist": "uniform", "low": 0.1, "high": 1.0},
@@ -275,7 +285,7 @@ phases:
 """
 
 
-def test_sparse_conductance_network_matches_the_dense_masked_one(tmp_path):
+def test_sparse_conductance_network_matches_the_dense_masked_one(tmp_path, paths):
     # a small COBA-like E/I network (stronger excitation), kicked off by random initial
     # conductances; 50 ms at dt 0.1
     rng = np.random.default_rng(5)

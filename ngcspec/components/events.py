@@ -46,9 +46,11 @@ never O(n_in * n_out) (apart from one draw at init, see :func:`draw_connections`
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
+from ngcspec import native
 from ngcspec.lazy import jnp, lax, random
 
 #: Smallest static size of an event path (and the granularity of ``max_spikes``).
@@ -150,7 +152,15 @@ def _once(pred, fn, value):
 
 def event_matmul(x, w, k: int):
     """``x @ w`` for a mostly-zero ``x`` (B, n_in), summing only the rows of ``w`` (n_in, n_out)
-    of units nonzero in some sample. More than ``k`` such units: the dense product.
+    of units nonzero in each sample: on the CPU by a native kernel (:mod:`ngcspec.native`),
+    elsewhere by :func:`event_matmul_xla` with the bound ``k``."""
+    x = x.astype(w.dtype)
+    return native.on_cpu(native.spike_rows, functools.partial(event_matmul_xla, k=k), x, w)
+
+
+def event_matmul_xla(x, w, k: int):
+    """:func:`event_matmul` in XLA operations. More than ``k`` units nonzero in some sample:
+    the dense product.
 
     The rows are gathered at one of the sizes of :func:`buckets` (a ``lax.switch``, which
     reads ``w`` in place): 8, 16, ... rows, the smallest that holds the spiking units."""
@@ -275,9 +285,18 @@ def dense_from_lists(targets, weights, n_out: int):
 
 def sparse_transmit(x, targets, weights, n_out: int, k: int):
     """``x @ W`` for connection lists: each nonzero input scatter-adds its row of ``weights``
-    times its value into its ``targets``. Up to ``k`` active units: the rows of the active
-    units only, at one of the sizes of :func:`buckets` (cost in proportion to the spikes);
-    more: one scatter of every stored connection."""
+    times its value into its ``targets``. On the CPU a native kernel does it (:mod:`ngcspec.native`),
+    elsewhere :func:`sparse_transmit_xla` with the bound ``k``."""
+    x = x.astype(weights.dtype)
+    return native.on_cpu(functools.partial(native.spike_scatter, n_out=n_out),
+                         functools.partial(sparse_transmit_xla, n_out=n_out, k=k),
+                         x, targets, weights)
+
+
+def sparse_transmit_xla(x, targets, weights, n_out: int, k: int):
+    """:func:`sparse_transmit` in XLA operations. Up to ``k`` active units: the rows of the
+    active units only, at one of the sizes of :func:`buckets` (cost in proportion to the
+    spikes); more: one scatter of every stored connection."""
     flags, count = _events(x)
     ids, valid = compact(flags, k)
     sizes = buckets(k)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from pydantic import Field, PositiveInt
 
+from ngcspec import native
 from ngcspec.components import events
 from ngcspec.components.spiking import TIME_TOL
 from ngcspec.components.synapses import DenseParams, _DenseBase
@@ -144,13 +145,30 @@ class _PlasticDense(_DenseBase):
         def rule(mats, pre, post):
             return cls.rule(p, {**mats, **pre, **post}, ctx)[0]
 
+        def twin(mats, pre, post, coef):
+            return events.event_update(
+                rule, mats, pre, post, None if pre_events is None else pre[pre_events],
+                post[post_events], bound, event_bound(p, p.shape[1], ctx),
+                dense=cls.touches_every_weight(p))
+
         # Returns the mask too (unchanged): a matrix the event loops only read would be
         # copied into them. dWeights is not written: that would cost the whole matrix.
-        return events.event_update(
-            rule, {"weights": s["weights"], "mask": s["mask"]},
-            {k: s[k] for k in pre_keys}, {k: s[k] for k in post_keys},
-            None if pre_events is None else s[pre_events], s[post_events],
-            bound, event_bound(p, p.shape[1], ctx), dense=cls.touches_every_weight(p))
+        args = ({"weights": s["weights"], "mask": s["mask"]},
+                {k: s[k] for k in pre_keys}, {k: s[k] for k in post_keys})
+        kernel, coef = cls.native_rule(p)
+        if kernel is None:
+            return twin(*args, coef)
+
+        def native_update(mats, pre, post, coef):
+            return {**mats, "weights": kernel(mats, pre, post, coef)}
+
+        return native.on_cpu(native_update, twin, *args, coef, differentiable=False)
+
+    @classmethod
+    def native_rule(cls, p) -> tuple:
+        """(kernel, coefficients) of a native CPU kernel doing this rule's event-driven
+        update, ``kernel(mats, pre, post, coef) -> weights``, or (None, None)."""
+        return None, None
 
 
 def _spike_inputs() -> dict:
@@ -258,6 +276,16 @@ class TraceSTDPSynapse(_PlasticDense):
         return cls.structural(p, "power_law")
 
     EVENT_SIDES = (("preSpike", "preTrace"), ("postSpike", "postTrace"), "preSpike", "postSpike")
+
+    @classmethod
+    def native_rule(cls, p) -> tuple:
+        def kernel(mats, pre, post, coef):
+            return native.trace_stdp(mats["weights"], mats["mask"], pre["preSpike"],
+                                     pre["preTrace"], post["postSpike"], post["postTrace"], coef)
+        coef = jnp.stack([jnp.asarray(v) for v in (
+            p.A_plus, jnp.maximum(p.A_minus, 0.0), p.eta, p.mu, p.pretrace_target, p.w_bound,
+            p.tau_w, float(cls._power_law(p)))])
+        return kernel, coef
 
     @classmethod
     def rule(cls, p, s, ctx) -> tuple:

@@ -1,0 +1,166 @@
+"""Native CPU kernels (ngcspec.native): each against a numpy statement of what it computes and
+against its XLA twin; programs lowered for other platforms must not call them; NGCSPEC_NATIVE=off
+must give the twins.
+
+The kernels need a C++ compiler; where none is found the XLA twins run and these tests are
+skipped (the twins are covered by tests/test_events.py either way).
+"""
+
+import jax
+import numpy as np
+import pytest
+
+from ngcspec import native
+from ngcspec.components import events
+from ngcspec.components.stdp import TraceSTDPSynapse
+
+jnp = jax.numpy
+
+pytestmark = pytest.mark.skipif(native._compiler() is None, reason="no C++ compiler")
+
+
+def sparse(rng, shape, p, graded=False):
+    x = (rng.random(shape) < p).astype(np.float64)
+    return x * rng.uniform(-1, 2, shape) if graded else x
+
+
+def test_the_library_builds_loads_and_is_used():
+    assert native.available(), native.status()
+    assert native.status().startswith("on (")
+    hlo = jax.jit(lambda x, w: events.event_matmul(x, w, 8)).lower(
+        jnp.zeros((1, 5)), jnp.zeros((5, 3))).as_text()
+    assert "ngc_spike_rows_f32" in hlo
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch,p", [(1, 0.02), (4, 0.1), (2, 0.9)])
+def test_spike_rows_is_the_product(dtype, batch, p):
+    rng = np.random.default_rng(batch)
+    x = sparse(rng, (batch, 300), p, graded=True)
+    w = rng.normal(size=(300, 70))
+    with jax.enable_x64(dtype == "float64"):
+        out = jax.jit(native.spike_rows)(x.astype(dtype), w.astype(dtype))
+        assert out.dtype == dtype
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(out, x @ w, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("batch,p", [(1, 0.05), (3, 0.3)])
+def test_spike_scatter_is_the_product_of_the_lists(batch, p):
+    rng = np.random.default_rng(10 + batch)
+    n_in, n_out, slots = 90, 50, 12
+    targets = np.stack([rng.choice(n_out + 1, slots, replace=False) for _ in range(n_in)])
+    targets = np.where(targets == n_out, n_out, targets).astype(np.int32)   # empty slots
+    weights = np.where(targets < n_out, rng.normal(size=(n_in, slots)), 0.0).astype(np.float32)
+    dense = np.zeros((n_in, n_out))
+    for i in range(n_in):
+        for t, v in zip(targets[i], weights[i]):
+            if t < n_out:
+                dense[i, t] += v
+    x = sparse(rng, (batch, n_in), p, graded=True).astype(np.float32)
+    out = jax.jit(lambda x, t, v: native.spike_scatter(x, t, v, n_out))(x, targets, weights)
+    np.testing.assert_allclose(out, x @ dense, rtol=1e-5, atol=1e-5)
+
+
+class TraceParams:
+    """A TraceSTDPSynapse parameter set, as the rule reads it."""
+
+    def __init__(self, **kw):
+        base = dict(A_plus=0.3, A_minus=0.2, eta=0.5, mu=0.0, pretrace_target=0.1,
+                    w_bound=1.0, tau_w=0.0)
+        for k, v in {**base, **kw}.items():
+            setattr(self, k, v)
+
+
+def _stdp_case(rng, batch, p_pre, p_post, n_in=120, n_out=40):
+    w = rng.uniform(0, 1, (n_in, n_out))
+    mask = (rng.random((n_in, n_out)) < 0.8).astype(np.float64)
+    return {"weights": w * mask, "mask": mask,
+            "preSpike": sparse(rng, (batch, n_in), p_pre),
+            "preTrace": rng.uniform(0, 1, (batch, n_in)),
+            "postSpike": sparse(rng, (batch, n_out), p_post),
+            "postTrace": rng.uniform(0, 1, (batch, n_out))}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch,p_pre,p_post,extra", [
+    (1, 0.05, 0.1, {}), (4, 0.05, 0.1, {}), (3, 0.6, 0.5, {}), (2, 0.0, 0.2, {}),
+    (2, 0.1, 0.0, {}), (2, 0.05, 0.1, {"mu": 0.7}), (2, 0.05, 0.1, {"tau_w": 50.0}),
+    (1, 0.05, 0.1, {"mu": 1.5, "tau_w": 20.0, "A_minus": -0.2})])
+def test_trace_stdp_kernel_is_the_dense_rule(dtype, batch, p_pre, p_post, extra):
+    rng = np.random.default_rng(batch + int(100 * p_pre) + len(extra))
+    s = _stdp_case(rng, batch, p_pre, p_post)
+    p = TraceParams(**extra)
+    power_law = p.mu > 0
+    coef = np.array([p.A_plus, max(p.A_minus, 0.0), p.eta, p.mu, p.pretrace_target, p.w_bound,
+                     p.tau_w, float(power_law)])
+    # the dense rule, restated in numpy (summed over the batch, then clipped and masked)
+    w = s["weights"]
+    ltp = (s["preTrace"] - p.pretrace_target).T @ s["postSpike"] * p.A_plus
+    ltd = s["preSpike"].T @ s["postTrace"] * max(p.A_minus, 0.0)
+    if power_law:
+        ltp = ltp * np.maximum(p.w_bound - w, 0.0) ** p.mu
+        ltd = ltd * np.maximum(w, 0.0) ** p.mu
+    decay = w / p.tau_w if p.tau_w > 0 else 0.0
+    expect = np.where(s["mask"] != 0, np.clip(w + p.eta * (ltp - ltd) - decay, 0, p.w_bound), 0)
+    with jax.enable_x64(dtype == "float64"):
+        args = [jnp.asarray(s[k], dtype) for k in ("weights", "mask", "preSpike", "preTrace",
+                                                    "postSpike", "postTrace")]
+        out = jax.jit(native.trace_stdp)(*args, jnp.asarray(coef, dtype))
+        assert out.dtype == dtype
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(out, expect, rtol=tol, atol=tol)
+    touched = s["preSpike"].any(0)[:, None] | s["postSpike"].any(0)[None, :]
+    if p.tau_w == 0:                                   # only rows and columns of spikes move
+        np.testing.assert_array_equal(np.asarray(out)[~touched], w.astype(dtype)[~touched])
+
+
+def test_trace_stdp_kernel_is_the_synapse_rule_and_its_xla_twin():
+    rng = np.random.default_rng(7)
+    s = {k: v.astype(np.float32) for k, v in _stdp_case(rng, 3, 0.05, 0.1).items()}
+    p = TraceParams()
+    dense = TraceSTDPSynapse.rule(p, s, None)[0]
+    coef = jnp.asarray([p.A_plus, p.A_minus, p.eta, p.mu, p.pretrace_target, p.w_bound,
+                        p.tau_w, 0.0])
+    kernel = native.trace_stdp(*(s[k] for k in ("weights", "mask", "preSpike", "preTrace",
+                                                "postSpike", "postTrace")), coef)
+
+    def rule(mats, pre, post):
+        return TraceSTDPSynapse.rule(p, {**mats, **pre, **post}, None)[0]
+
+    twin = events.event_update(rule, {"weights": s["weights"], "mask": s["mask"]},
+                               {k: s[k] for k in ("preSpike", "preTrace")},
+                               {k: s[k] for k in ("postSpike", "postTrace")},
+                               s["preSpike"], s["postSpike"], 16, 16)["weights"]
+    np.testing.assert_allclose(kernel, dense, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(kernel, twin, rtol=1e-6, atol=1e-7)
+
+
+def test_derivatives_are_those_of_the_product():
+    rng = np.random.default_rng(3)
+    x = sparse(rng, (2, 60), 0.1).astype(np.float32)
+    w = rng.normal(size=(60, 8)).astype(np.float32)
+
+    def loss(x, w, fn):
+        return jnp.sum(jnp.tanh(fn(x, w)))
+
+    event = jax.grad(loss, argnums=(0, 1))(x, w, lambda x, w: events.event_matmul(x, w, 8))
+    dense = jax.grad(loss, argnums=(0, 1))(x, w, lambda x, w: x @ w)
+    for a, b in zip(event, dense):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_programs_for_other_platforms_use_the_xla_twins():
+    x, w = jnp.zeros((1, 40)), jnp.zeros((40, 6))
+    fn = jax.jit(lambda x, w: events.event_matmul(x, w, 8))
+    exported = jax.export.export(fn, platforms=["cuda"])(x, w)
+    text = exported.mlir_module()
+    assert "ngc_spike_rows" not in text and "top_k" in text.replace("topk", "top_k")
+
+
+def test_off_switch_gives_the_twins(monkeypatch):
+    monkeypatch.setenv("NGCSPEC_NATIVE", "off")
+    assert not native.available() and native.status().startswith("off")
+    hlo = jax.jit(lambda x, w: events.event_matmul(x, w, 8)).lower(
+        jnp.zeros((1, 5)), jnp.zeros((5, 3))).as_text()
+    assert "ngc_spike_rows" not in hlo
