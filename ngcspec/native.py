@@ -63,10 +63,13 @@ def available() -> bool:
     return not isinstance(_library(), NativeUnavailable)
 
 
-def status() -> str:
-    """One line: whether the kernels are in use, and the library or the reason they are not."""
+def status(load: bool = True) -> str:
+    """One line: whether the kernels are in use, and the library or the reason they are not.
+    ``load`` False: "not loaded" unless this process has already loaded (or tried) them."""
     if not enabled():
         return f"off ({ENV}={os.environ[ENV]})"
+    if not load and _library.cache_info().currsize == 0:
+        return "not loaded"
     lib = _library()
     return f"unavailable: {lib}" if isinstance(lib, NativeUnavailable) else f"on ({lib[1]})"
 

@@ -121,6 +121,24 @@ __attribute__((noinline)) void TraceRow(const TraceRule<F> r, F* __restrict w, c
   for (int64_t j = 0; j < n; ++j) w[j] = TraceWeight<PowerLaw, Decay>(r, w[j], m[j], ltp[j], ltd[j]);
 }
 
+// A column of weights (stride `stride`), skipping the rows marked in `skip`; no LTD.
+template <bool PowerLaw, typename F>
+__attribute__((noinline)) void TraceColumn(const TraceRule<F> r, F* __restrict w,
+                                           const F* __restrict m, int64_t stride,
+                                           const F* __restrict ltp,
+                                           const char* __restrict skip, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!skip[i])
+      w[i * stride] = TraceWeight<PowerLaw, false>(r, w[i * stride], m[i * stride], ltp[i], F(0));
+}
+
+template <typename F>
+void TraceColumn(bool power_law, const TraceRule<F> r, F* w, const F* m, int64_t stride,
+                 const F* ltp, const char* skip, int64_t n) {
+  power_law ? TraceColumn<true>(r, w, m, stride, ltp, skip, n)
+            : TraceColumn<false>(r, w, m, stride, ltp, skip, n);
+}
+
 template <typename F>
 void TraceRow(bool power_law, bool decay, const TraceRule<F> r, F* w, const F* m, const F* ltp,
               const F* ltd, int64_t n) {
@@ -195,27 +213,20 @@ ffi::Error TraceStdp(ffi::Buffer<T> w, ffi::Buffer<T> mask, ffi::Buffer<T> pre_s
              n_out);
   }
   if (decay) return ffi::Error::Success();   // every row is done
-  // columns of post spikes, in the rows no pre spike touched (there ltd = 0)
-  constexpr int64_t kAhead = 8;   // rows: the columns' weights are a cache line per row
-  for (int64_t i = 0; i < n_in; ++i) {
-    if (i + kAhead < n_in)
-      for (const int64_t j : cols) {
-        __builtin_prefetch(wp + (i + kAhead) * n_out + j, 1);
-        __builtin_prefetch(mp + (i + kAhead) * n_out + j, 0);
-      }
-    if (row_on[i]) continue;
-    F* wr = wp + i * n_out;
-    const F* mr = mp + i * n_out;
-    for (size_t c = 0; c < cols.size(); ++c) {
-      const int64_t j = cols[c];
-      F sum = F(0);
-      for (int64_t e = starts[c]; e < starts[c + 1]; ++e) {
-        const int64_t b = post_b[e];
-        sum += (px[b * n_in + i] - rule.x_tar) * qs[b * n_out + j];
-      }
-      wr[j] = power_law ? TraceWeight<true, false>(rule, wr[j], mr[j], sum, F(0))
-                        : TraceWeight<false, false>(rule, wr[j], mr[j], sum, F(0));
+  // columns of post spikes, in the rows no pre spike touched (there ltd = 0): per column,
+  // its LTP factor for every row (a vector loop), then the column's weights, a constant
+  // stride that the hardware prefetcher follows
+  std::vector<F> col_ltp(n_in);
+  for (size_t c = 0; c < cols.size(); ++c) {
+    const int64_t j = cols[c];
+    std::fill(col_ltp.begin(), col_ltp.end(), F(0));
+    for (int64_t e = starts[c]; e < starts[c + 1]; ++e) {
+      const int64_t b = post_b[e];
+      const F s = qs[b * n_out + j];
+      const F* xr = px + b * n_in;
+      for (int64_t i = 0; i < n_in; ++i) col_ltp[i] += (xr[i] - rule.x_tar) * s;
     }
+    TraceColumn(power_law, rule, wp + j, mp + j, n_out, col_ltp.data(), row_on.data(), n_in);
   }
   return ffi::Error::Success();
 }

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ngcspec import native
 from ngcspec.errors import NgcspecError, RunError
 
 
@@ -85,6 +86,7 @@ def _versions() -> dict[str, str]:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             pass
+    out["native_kernels"] = native.status(load=False)
     return out
 
 

@@ -164,3 +164,27 @@ def test_off_switch_gives_the_twins(monkeypatch):
     hlo = jax.jit(lambda x, w: events.event_matmul(x, w, 8)).lower(
         jnp.zeros((1, 5)), jnp.zeros((5, 3))).as_text()
     assert "ngc_spike_rows" not in hlo
+
+
+def test_run_summaries_say_whether_the_kernels_ran(tmp_path):
+    import json
+
+    import ngcspec
+    from ngcspec.rundir import write_run
+
+    text = """
+ngcspec: 1
+name: tiny-events
+components:
+  inp: {kind: PoissonCell, n_units: 20, target_freq: 200.0}
+  W: {kind: TraceSTDPSynapse, shape: [20, 3], A_plus: 0.01, A_minus: 0.01, event_driven: true}
+  out: {kind: LIFCell, n_units: 3, tau_m: 10.0}
+wires: [inp.outputs ~> W.inputs, W.outputs -> out.j]
+phases:
+  run: {clamps: {inp.inputs: 1.0}, schedule: [reset, {advance: 5}]}
+"""
+    circuit = ngcspec.load(text)
+    run_dir = write_run(circuit.run(), circuit.resolved, tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["versions"]["native_kernels"] == native.status()
+    assert summary["versions"]["native_kernels"].startswith("on (")

@@ -313,6 +313,21 @@ def test_lif_max_one_spike_keeps_the_highest_voltage(x64):
     np.testing.assert_allclose(st["v"], [[-65, -60, -64, -60], [-60, -65, -65, -65]])
 
 
+def test_keep_one_is_argmax_over_the_spiking_units():
+    from ngcspec.components.spiking import keep_one
+
+    s = np.array([[0, 1, 0, 1, 1], [0, 0, 0, 0, 0], [1, 1, 1, 0, 0], [0, 0, 1, 0, 0]], np.float32)
+    score = np.array([[9, 2, 0, 5, 5], [1, 2, 3, 4, 5], [7, 7, 1, 9, 9], [-3, 0, -2, 0, 0]],
+                     np.float32)
+    expect = np.zeros_like(s)
+    for b in range(len(s)):                      # numpy argmax: the first unit on a tie
+        if s[b].any():
+            expect[b, np.argmax(np.where(s[b] > 0, score[b], -np.inf))] = 1
+    np.testing.assert_array_equal(expect, [[0, 0, 0, 1, 0], [0] * 5, [1, 0, 0, 0, 0],
+                                           [0, 0, 1, 0, 0]])
+    np.testing.assert_array_equal(jax.jit(keep_one)(s, score), expect)
+
+
 def test_lif_reset_keeps_the_adaptive_threshold(x64):
     c = fast("LIFCell", n_units=2, batch_size=2, tau_m=10.0, theta_plus=0.5,
                dtype="float64")

@@ -91,10 +91,18 @@ def counter_uniform(key, shape, dtype):
 
 
 def keep_one(s, score):
-    """Keep, in each row of ``s``, only the spike of the unit with the highest ``score``."""
+    """Keep, in each row of ``s``, only the spike of the unit with the highest ``score`` (the
+    first such unit on a tie, as argmax).
+
+    Two plain reductions (max, then the lowest index holding it) rather than ``argmax``:
+    XLA:CPU runs argmax's paired (value, index) reduction element by element, which made it
+    the costliest operation of a batched LIF step."""
     n = s.shape[-1]
-    pick = jnp.argmax(jnp.where(s > 0, score, -jnp.inf), axis=-1)
-    return s * (jnp.arange(n) == pick[..., None]).astype(s.dtype)
+    masked = jnp.where(s > 0, score, -jnp.inf)
+    best = jnp.max(masked, axis=-1, keepdims=True)
+    units = jnp.arange(n)
+    first = jnp.min(jnp.where(masked == best, units, n), axis=-1, keepdims=True)
+    return s * (units == first).astype(s.dtype)
 
 
 def _broadcast_batch(x, batch_size: int, n_units: int):
