@@ -7,11 +7,13 @@ ngcspec rows (one compiled epoch = 10 000 steps):
 * ``compile``: the first epoch call minus a steady one (trace + XLA compile);
 * ``run``: one epoch call, warm (best of the repeats; the median is printed too), with the
   NaN/Inf check off (as Brian2, which has none) and on (ngcspec's default: as ``ngc run``
-  checks, one fused reduction per batch; the per-step replay runs only after a failure).
+  checks, one fused reduction per batch; the per-step replay runs only after a failure),
+  and with the native CPU kernels off (``XLA path``: the event path GPUs run, compacting
+  spikes with ``top_k``).
 
 ``hand``: the same step written directly as one ``lax.scan`` with the same event-driven
-scatter (ngcspec.components.events.sparse_transmit) and Euler update: what the framework
-costs on top of the math.
+scatter (ngcspec.components.events.sparse_transmit, i.e. the native kernel) and Euler
+update: what the framework costs on top of the math.
 
 Brian2 rows run ``benchmarks/coba_brian2.py`` in a separate environment (``--brian2``,
 default /work/venv-brian2/bin/python; Brian2 is never an ngcspec dependency): ``run_s`` is
@@ -28,6 +30,7 @@ machine's noise hits all alike.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -47,14 +50,21 @@ def versions() -> dict:
     import jax
 
     import ngcspec
+    from ngcspec import native
     return {"python": platform.python_version(), "jax": jax.__version__,
             "numpy": np.__version__, "ngcspec": ngcspec.__version__,
             "backend": jax.default_backend(), "machine": platform.machine(),
-            "cpus": os.cpu_count()}
+            "cpus": os.cpu_count(), "native_kernels": native.status()}
 
 
 class Ngcspec:
-    def __init__(self, check_finite: bool):
+    def __init__(self, check_finite: bool, native: bool = True):
+        from ngcspec import native as kernels
+
+        with contextlib.nullcontext() if native else kernels.disabled():
+            self._build(check_finite)
+
+    def _build(self, check_finite: bool):
         import jax
 
         import ngcspec
@@ -160,10 +170,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     ours = {False: Ngcspec(check_finite=False), True: Ngcspec(check_finite=True)}
+    xla = Ngcspec(check_finite=False, native=False)
     hand = Hand()
     use_brian = bool(args.brian2) and Path(args.brian2).exists()
-    runs = {"ngcspec": [], "ngcspec+check": [], "hand": [], "brian2 runtime": [],
-            "brian2 standalone": []}
+    runs = {"ngcspec": [], "ngcspec+check": [], "ngcspec XLA path": [], "hand": [],
+            "brian2 runtime": [], "brian2 standalone": []}
     brian_rates, brian_total = {}, {}
     if use_brian:                               # generate and compile Brian2's code once
         for mode in ("runtime", "standalone"):
@@ -171,6 +182,7 @@ def main(argv=None) -> int:
     for _ in range(args.repeats):
         runs["ngcspec"].append(ours[False].call()[0])
         runs["ngcspec+check"].append(ours[True].call()[0])
+        runs["ngcspec XLA path"].append(xla.call()[0])
         runs["hand"].append(hand.call()[0])
         if use_brian:
             for mode in ("runtime", "standalone"):
@@ -186,7 +198,8 @@ def main(argv=None) -> int:
           f"{o.construct_first_s:.2f} s), compile {o.first_s - min(runs['ngcspec']):.2f} s "
           f"(with check {ours[True].first_s - min(runs['ngcspec+check']):.2f} s); "
           f"hand-written compile {hand.compile_s:.2f} s")
-    rates = {"ngcspec": o.rate, "ngcspec+check": ours[True].rate, "hand": hand.rate,
+    rates = {"ngcspec": o.rate, "ngcspec+check": ours[True].rate,
+             "ngcspec XLA path": xla.rate, "hand": hand.rate,
              "brian2 runtime": brian_rates.get("runtime"),
              "brian2 standalone": brian_rates.get("standalone")}
     print(f"{'':20s} {'best s':>8s} {'median s':>9s} {'rate Hz':>8s}")

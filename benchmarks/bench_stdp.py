@@ -7,7 +7,9 @@ after every step (advance + evolve per step: ngc-learn's fastest mode, about 7,7
 on 2 cores). The input is a fixed random intensity pattern of mean 0.125 (MNIST's mean is
 0.13), about 6 input spikes per step.
 
-Rows: the dense path and the event-driven one (``event_driven: true``), batch 1 and 16.
+Rows: the dense path and the event-driven one (``event_driven: true``) with the native CPU
+kernels (``event``) and with their XLA twins (``event-xla``: ``NGCSPEC_NATIVE=off``, the
+path GPUs run), batch 1 and 16.
 Each configuration is one compiled epoch of ``steps`` steps (one batch); ``compile`` is the
 first call minus a steady one, ``steady`` the best of ``repeats`` calls (medians are printed
 too); configurations are interleaved so a shared machine's noise hits all alike.
@@ -20,6 +22,7 @@ too); configurations are interleaved so a shared machine's noise hits all alike.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -77,23 +80,31 @@ def versions() -> dict:
     import jax
 
     import ngcspec
+    from ngcspec import native
     return {"python": platform.python_version(), "jax": jax.__version__,
             "numpy": np.__version__, "ngcspec": ngcspec.__version__,
             "backend": jax.default_backend(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "native_kernels": native.status()}
 
 
-def build(event: bool, batch: int, steps: int, check: bool, intensity: Path):
+PATHS = ("dense", "event", "event-xla")
+
+
+def build(path: str, batch: int, steps: int, check: bool, intensity: Path):
+    """The compiled epoch of one configuration, and its first call's time (compile + run)."""
     import ngcspec
+    from ngcspec import native
 
-    text = CIRCUIT.format(event=str(event).lower(), batch=batch, steps=steps,
+    text = CIRCUIT.format(event=str(path != "dense").lower(), batch=batch, steps=steps,
                           check=str(check).lower(), intensity=intensity)
-    circuit = ngcspec.load(text)
-    pp = circuit.program.phase("run")
-    fn = pp.jitted(check="batch" if check else "off")   # as ngc run checks
-    state = circuit.init_state()
-    data = pp.device_data()
-    return circuit, fn, state, data
+    with native.disabled() if path == "event-xla" else contextlib.nullcontext():
+        circuit = ngcspec.load(text)
+        pp = circuit.program.phase("run")
+        fn = pp.jitted(check="batch" if check else "off")   # as ngc run checks
+        entry = circuit, fn, circuit.init_state(), pp.device_data()
+        first, _ = call(entry)                               # traced and compiled here
+    return entry, first
 
 
 def call(entry):
@@ -122,11 +133,10 @@ def main(argv=None) -> int:
     intensity = tmp / "intensity.npy"
     np.save(intensity, (np.random.default_rng(0).random(784) * 0.25).astype(np.float32))
 
-    configs = [(ev, b) for b in (1, 16) for ev in (False, True)]
+    configs = [(path, b) for b in (1, 16) for path in PATHS]
     entries, first = {}, {}
-    for ev, b in configs:
-        entries[ev, b] = build(ev, b, steps[b], args.check_finite, intensity)
-        first[ev, b], out = call(entries[ev, b])
+    for path, b in configs:
+        entries[path, b], first[path, b] = build(path, b, steps[b], args.check_finite, intensity)
     times = {c: [] for c in configs}
     spikes = {}
     for _ in range(repeats):
@@ -138,29 +148,33 @@ def main(argv=None) -> int:
                          / steps[c[1]] for k in m}
 
     rows = []
-    for ev, b in configs:
-        best, med = min(times[ev, b]), statistics.median(times[ev, b])
+    for path, b in configs:
+        best, med = min(times[path, b]), statistics.median(times[path, b])
         n = steps[b]
-        rows.append({"path": "event" if ev else "dense", "batch": b, "steps": n,
-                     "compile_s": first[ev, b] - best, "steady_s": best, "median_s": med,
+        rows.append({"path": path, "batch": b, "steps": n,
+                     "compile_s": first[path, b] - best, "steady_s": best, "median_s": med,
                      "steps_per_s": n / best, "samples_per_s": n * b / best,
                      "median_steps_per_s": n / med,
-                     "pre_spikes_per_step": spikes[ev, b]["pre_spikes"],
-                     "post_spikes_per_step": spikes[ev, b]["post_spikes"]})
+                     "pre_spikes_per_step": spikes[path, b]["pre_spikes"],
+                     "post_spikes_per_step": spikes[path, b]["post_spikes"]})
     print(f"784 Poisson -> TraceSTDP -> 400 LIF, advance + evolve every step, check_finite="
           f"{args.check_finite}")
-    print(f"{'path':6s} {'batch':>5s} {'steps':>6s} {'compile s':>9s} {'steady s':>9s} "
+    print(f"{'path':9s} {'batch':>5s} {'steps':>6s} {'compile s':>9s} {'steady s':>9s} "
           f"{'steps/s':>9s} {'(median)':>9s} {'samples/s':>10s} {'spikes/step pre,post':>21s}")
     for r in rows:
-        print(f"{r['path']:6s} {r['batch']:5d} {r['steps']:6d} {r['compile_s']:9.2f} "
+        print(f"{r['path']:9s} {r['batch']:5d} {r['steps']:6d} {r['compile_s']:9.2f} "
               f"{r['steady_s']:9.3f} {r['steps_per_s']:9.0f} {r['median_steps_per_s']:9.0f} "
               f"{r['samples_per_s']:10.0f} {r['pre_spikes_per_step']:10.1f},"
               f"{r['post_spikes_per_step']:6.2f}")
     by = {(r["path"], r["batch"]): r for r in rows}
-    for path in ("dense", "event"):
+    for path in PATHS:
         ratio = by[path, 16]["samples_per_s"] / by[path, 1]["samples_per_s"]
         print(f"{path}: batch 16 gives {ratio:.1f}x the samples/s of batch 1")
-    print(f"event vs dense, batch 1: {by['event', 1]['steps_per_s'] / by['dense', 1]['steps_per_s']:.1f}x")
+    best = {b: max(by[p, b]["samples_per_s"] for p in PATHS) for b in (1, 16)}
+    print(f"best batch 16 / best batch 1: {best[16] / best[1]:.1f}x")
+    for b in (1, 16):
+        print(f"batch {b}: event vs dense {by['event', b]['steps_per_s'] / by['dense', b]['steps_per_s']:.1f}x, "
+              f"native vs XLA event path {by['event', b]['steps_per_s'] / by['event-xla', b]['steps_per_s']:.1f}x")
     result = {"versions": versions(), "check_finite": args.check_finite, "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -26,6 +26,7 @@ dense path.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -54,6 +55,21 @@ class NativeUnavailable(RuntimeError):
 def enabled() -> bool:
     """False when ``$NGCSPEC_NATIVE`` turns the kernels off."""
     return os.environ.get(ENV, "").strip().lower() not in ("off", "0", "false", "no")
+
+
+@contextlib.contextmanager
+def disabled():
+    """Within the block, programs traced use the XLA twins (``NGCSPEC_NATIVE=off``); for
+    comparisons and benchmarks. Programs keep the path they were traced with."""
+    old = os.environ.get(ENV)
+    os.environ[ENV] = "off"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[ENV]
+        else:
+            os.environ[ENV] = old
 
 
 def available() -> bool:

@@ -4,6 +4,11 @@ When what enters a synapse is a spike train, most of its rows are idle at any st
 of transmission and of spike-timing plasticity should follow the spikes, not the matrix. This
 module holds the machinery the spike synapses share, and the sparse synapse kinds.
 
+On the CPU, transmission (:func:`event_matmul`, :func:`sparse_transmit`) and trace STDP run
+as native kernels (:mod:`ngcspec.native`), which scan the spikes themselves and need no
+bound. What follows is their XLA twin, which GPUs/TPUs run (and CPUs without a compiler),
+and the event path of the other STDP rules.
+
 **Compaction.** The units that spiked in a step (in any sample of the batch: one list for the
 batch) are found with ``lax.top_k`` over their 0/1 flags, under a static bound ``k``
 (``max_spikes``): :func:`compact` returns ``k`` indices, the spiking ones first.
@@ -339,7 +344,8 @@ class _ListsMixin:
         None, description="room for targets per pre-synaptic unit; null = n_out p_conn + 6 "
                           "standard deviations (+1); a unit drawn with more keeps its first")
     max_spikes: PositiveInt | None = Field(
-        None, description="most pre-synaptic units (over the batch) that may spike in a step "
+        None, description="XLA path only (the native CPU kernel needs no bound): most "
+                          "pre-synaptic units (over the batch) that may spike in a step "
                           "before that step scatters every connection; null = max(32, "
                           "batch * n_in / 32)")
 
@@ -402,11 +408,12 @@ _LISTS_DOC = """
     pre-synaptic units start..stop-1 (one population of a cell that holds several, as
     Brian's ``P[:3200]``): the lists then have stop - start rows.
 
-    Transmission is event-driven: the units with a nonzero input (in any sample) are found
-    with top_k and only their rows scatter-add into the outputs, so a step costs in
-    proportion to its spikes times max_out. A step with more than ``max_spikes`` active
-    units scatters every stored connection (correct, slower). Results equal the dense
-    masked product up to the order of float sums.
+    Transmission is event-driven: only the rows of the units with a nonzero input
+    scatter-add into the outputs, so a step costs in proportion to its spikes times
+    max_out. On the CPU a native kernel does it; elsewhere the active units are found with
+    top_k, and a step with more than ``max_spikes`` of them scatters every stored
+    connection (correct, slower). Results equal the dense masked product up to the order of
+    float sums.
 """
 
 

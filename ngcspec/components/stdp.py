@@ -61,9 +61,10 @@ class SpikeSynapseParams(DenseParams):
                            "rows and columns of units that spiked; same results as the dense "
                            "path, cost in proportion to the spikes")
     max_spikes: PositiveInt | None = Field(
-        None, description="event_driven only: most units (pre- or post-synaptic, over the "
-                          "batch) that may spike in a step before that step takes the dense "
-                          "path; null = max(32, batch * units / 32)")
+        None, description="event_driven, XLA path only (the native CPU kernels need no "
+                          "bound): most units (pre- or post-synaptic, over the batch) that "
+                          "may spike in a step before that step takes the dense path; null = "
+                          "max(32, batch * units / 32)")
 
 
 def event_bound(p, n: int, ctx) -> int | None:
@@ -199,12 +200,13 @@ _COMMON_DEVIATIONS = """- ``p_conn`` is a persistent ``mask``, applied at init, 
 _EVENT_DOC = """
     Event-driven (``event_driven: true``): transmission sums the rows of W of the units
     that spiked, and evolve rewrites only the rows of pre-synaptic spikes and the columns of
-    post-synaptic spikes, each with the rule above, so the cost follows the spikes (a step
-    with more than ``max_spikes`` spiking units on a side, or a weight decay tau_w > 0,
-    runs dense). The
-    results are the dense path's up to float rounding, with two differences: dWeights is not
-    written (it stays 0; writing it would cost the whole matrix), and reset clips the weights
-    into the rule's bounds (the dense path clips them at the first evolve).
+    post-synaptic spikes, each with the rule above, so the cost follows the spikes (a weight
+    decay tau_w > 0 touches every weight). On the CPU native kernels do it (trace STDP's
+    update included); elsewhere XLA does, and a step with more than ``max_spikes`` spiking
+    units on a side runs dense. The results are the dense path's up to float rounding,
+    with two differences: dWeights is not written (it stays 0; writing it would cost the
+    whole matrix), and reset clips the weights into the rule's bounds (the dense path clips
+    them at the first evolve).
 """
 
 
