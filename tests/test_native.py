@@ -188,3 +188,15 @@ phases:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["versions"]["native_kernels"] == native.status()
     assert summary["versions"]["native_kernels"].startswith("on (")
+
+
+def test_a_failed_build_is_reported_and_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CXX", "false")                   # a "compiler" that always fails
+    monkeypatch.setattr(native.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    with pytest.raises(native.NativeUnavailable, match="false failed"):
+        native._load()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    monkeypatch.setattr(native, "_compiler", lambda: None)
+    with pytest.raises(native.NativeUnavailable, match="no C\\+\\+ compiler"):
+        native._load()
