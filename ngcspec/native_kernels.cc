@@ -30,27 +30,30 @@ using Native = ffi::NativeType<T>;
 
 ffi::Error Bad(const char* what) { return ffi::Error::InvalidArgument(what); }
 
+// fn(b, i, x[b, i]) for every nonzero entry of x (batch, n), sample by sample
+template <typename F, typename Fn>
+inline void ForEachEvent(const F* x, int64_t batch, int64_t n, Fn&& fn) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < n; ++i)
+      if (x[b * n + i] != F(0)) fn(b, i, x[b * n + i]);
+}
+
 // out[b, :] = sum over i with x[b, i] != 0 of x[b, i] * w[i, :]
 template <ffi::DataType T>
 ffi::Error SpikeRows(ffi::Buffer<T> x, ffi::Buffer<T> w, ffi::ResultBuffer<T> out) {
+  using F = Native<T>;
   auto xd = x.dimensions();
   auto wd = w.dimensions();
   if (xd.size() != 2 || wd.size() != 2 || xd[1] != wd[0]) return Bad("spike_rows: shapes");
   const int64_t batch = xd[0], n_in = xd[1], n_out = wd[1];
-  const Native<T>* xp = x.typed_data();
-  const Native<T>* wp = w.typed_data();
-  Native<T>* op = out->typed_data();
-  std::fill(op, op + batch * n_out, Native<T>(0));
-  for (int64_t b = 0; b < batch; ++b) {
-    const Native<T>* xr = xp + b * n_in;
-    Native<T>* orow = op + b * n_out;
-    for (int64_t i = 0; i < n_in; ++i) {
-      const Native<T> v = xr[i];
-      if (v == Native<T>(0)) continue;
-      const Native<T>* wr = wp + i * n_out;
-      for (int64_t j = 0; j < n_out; ++j) orow[j] += v * wr[j];
-    }
-  }
+  const F* wp = w.typed_data();
+  F* op = out->typed_data();
+  std::fill(op, op + batch * n_out, F(0));
+  ForEachEvent(x.typed_data(), batch, n_in, [&](int64_t b, int64_t i, F v) {
+    F* orow = op + b * n_out;
+    const F* wr = wp + i * n_out;
+    for (int64_t j = 0; j < n_out; ++j) orow[j] += v * wr[j];
+  });
   return ffi::Error::Success();
 }
 
@@ -59,6 +62,7 @@ ffi::Error SpikeRows(ffi::Buffer<T> x, ffi::Buffer<T> w, ffi::ResultBuffer<T> ou
 template <ffi::DataType T>
 ffi::Error SpikeScatter(ffi::Buffer<T> x, ffi::Buffer<ffi::S32> targets,
                         ffi::Buffer<T> weights, ffi::ResultBuffer<T> out) {
+  using F = Native<T>;
   auto xd = x.dimensions();
   auto td = targets.dimensions();
   auto od = out->dimensions();
@@ -66,25 +70,19 @@ ffi::Error SpikeScatter(ffi::Buffer<T> x, ffi::Buffer<ffi::S32> targets,
       weights.element_count() != targets.element_count() || od[0] != xd[0])
     return Bad("spike_scatter: shapes");
   const int64_t batch = xd[0], n_in = xd[1], slots = td[1], n_out = od[1];
-  const Native<T>* xp = x.typed_data();
   const int32_t* tp = targets.typed_data();
-  const Native<T>* wp = weights.typed_data();
-  Native<T>* op = out->typed_data();
-  std::fill(op, op + batch * n_out, Native<T>(0));
-  for (int64_t b = 0; b < batch; ++b) {
-    const Native<T>* xr = xp + b * n_in;
-    Native<T>* orow = op + b * n_out;
-    for (int64_t i = 0; i < n_in; ++i) {
-      const Native<T> v = xr[i];
-      if (v == Native<T>(0)) continue;
-      const int32_t* t = tp + i * slots;
-      const Native<T>* wr = wp + i * slots;
-      for (int64_t s = 0; s < slots; ++s) {
-        const uint32_t j = static_cast<uint32_t>(t[s]);
-        if (j < static_cast<uint64_t>(n_out)) orow[j] += v * wr[s];
-      }
+  const F* wp = weights.typed_data();
+  F* op = out->typed_data();
+  std::fill(op, op + batch * n_out, F(0));
+  ForEachEvent(x.typed_data(), batch, n_in, [&](int64_t b, int64_t i, F v) {
+    F* orow = op + b * n_out;
+    const int32_t* t = tp + i * slots;
+    const F* wr = wp + i * slots;
+    for (int64_t s = 0; s < slots; ++s) {
+      const uint32_t j = static_cast<uint32_t>(t[s]);
+      if (j < static_cast<uint64_t>(n_out)) orow[j] += v * wr[s];
     }
-  }
+  });
   return ffi::Error::Success();
 }
 
