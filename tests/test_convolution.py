@@ -30,8 +30,10 @@ EXAMPLE = ROOT / "circuits" / "conv_pc_digits.yaml"
 DECONV_EXAMPLE = ROOT / "circuits" / "conv_deconv_pc_digits.yaml"
 NGC = str(Path(sys.executable).with_name("ngc"))
 KINDS = ["ConvSynapse", "StaticConvSynapse", "DeconvSynapse", "StaticDeconvSynapse",
-         "HebbianConvSynapse", "HebbianDeconvSynapse"]
-DECONV = {"DeconvSynapse", "StaticDeconvSynapse", "HebbianDeconvSynapse"}
+         "HebbianConvSynapse", "HebbianDeconvSynapse", "TraceSTDPConvSynapse",
+         "TraceSTDPDeconvSynapse"]
+DECONV = {"DeconvSynapse", "StaticDeconvSynapse", "HebbianDeconvSynapse",
+          "TraceSTDPDeconvSynapse"}
 TOL = dict(rtol=2e-5, atol=2e-5)
 
 
@@ -169,7 +171,7 @@ def test_kind_is_registered_and_documented(kind):
     assert "batch_size" not in fields
     assert all(f.description for f in fields.values()), kind
     cls.Params.model_json_schema()
-    assert cls.plastic == kind.startswith("Hebbian")
+    assert cls.plastic == kind.startswith(("Hebbian", "TraceSTDP"))
 
 
 def test_validation_does_not_import_jax():
@@ -412,6 +414,97 @@ def test_evolve_without_bias_keeps_zero_biases_and_the_next_advance_works(kind):
 
 
 # ---------------------------------------------------------------------------------------------
+# Trace-STDP kinds
+
+def _stdp_factors(s, x_shape, c_in, p_pre=0.2, p_post=0.2):
+    shape_out = s.shapes["outputs"]
+    return {"preSpike": (rng.random((2, *x_shape, c_in)) < p_pre).astype(float),
+            "preTrace": rng.uniform(0, 1, (2, *x_shape, c_in)),
+            "postSpike": (rng.random((2, *shape_out)) < p_post).astype(float),
+            "postTrace": rng.uniform(0, 1, (2, *shape_out))}
+
+
+@pytest.mark.parametrize("kind", ["TraceSTDPConvSynapse", "TraceSTDPDeconvSynapse"])
+@pytest.mark.parametrize("kshape,x_shape,stride,padding", HEBB_CASES, ids=HEBB_IDS)
+def test_trace_stdp_kernel_update_is_ltp_minus_ltd(kind, kshape, x_shape, stride, padding):
+    a_plus, a_minus, eta, x_tar, decay = 0.7, 0.3, 0.05, 0.2, 0.1
+    s = syn(kind, kshape, x_shape, stride, padding, A_plus=a_plus, A_minus=a_minus, eta=eta,
+            pretrace_target=x_tar, w_decay=decay)
+    k = arr(s["weights"])
+    f = _stdp_factors(s, x_shape, kshape[2])
+    s.evolve(**f)
+    dk, w, dx = arr(s["dWeights"]), arr(s["weights"]), arr(s["dInputs"])
+    np.testing.assert_allclose(w, k + eta * dk - decay * k, rtol=1e-5, atol=1e-6)
+    # <dK, K'> = <A+ s_post, op(x_pre - x_tar, K')> - <A- x_post, op(s_pre, K')> for any K'
+    k2 = rng.normal(size=k.shape)
+    want = (np.sum(a_plus * f["postSpike"] * np_op(kind, f["preTrace"] - x_tar, k2, stride,
+                                                   padding))
+            - np.sum(a_minus * f["postTrace"] * np_op(kind, f["preSpike"], k2, stride,
+                                                      padding)))
+    np.testing.assert_allclose(np.sum(dk * k2), want, rtol=1e-4, atol=1e-3)
+    # dInputs = op^T(s_post): <dInputs, x'> = <s_post, op(x', K)>, with the old kernel
+    x2 = rng.normal(size=dx.shape)
+    np.testing.assert_allclose(np.sum(dx * x2),
+                               np.sum(f["postSpike"] * np_op(kind, x2, k, stride, padding)),
+                               rtol=1e-4, atol=1e-3)
+    if kind == "TraceSTDPConvSynapse":   # the correlations, written out
+        ltp = np_conv_dk(f["preTrace"] - x_tar, a_plus * f["postSpike"], kshape, stride,
+                         padding)
+        ltd = np_conv_dk(f["preSpike"], a_minus * f["postTrace"], kshape, stride, padding)
+        np.testing.assert_allclose(dk, ltp - ltd, rtol=1e-4, atol=1e-4)
+
+
+def test_trace_stdp_conv_pairing_potentiates_the_tap_that_connects_the_pixels():
+    # 3x3 kernel, SAME, stride 1: output pixel (1, 3) sees input pixel (2, 2) through tap
+    # (2 - 1 + 1, 2 - 3 + 1) = (2, 0). A pre trace of 0.6 left there when the post neuron
+    # fires potentiates that tap alone, by eta A_plus 0.6.
+    s = syn("TraceSTDPConvSynapse", (3, 3, 1, 1), (5, 5), 1, "SAME", A_plus=0.5, A_minus=0.2,
+            eta=0.1, batch_size=1, filter_init={"dist": "constant", "value": 0.3})
+    pre_trace = np.zeros((1, 5, 5, 1))
+    pre_trace[0, 2, 2, 0] = 0.6
+    post = np.zeros((1, 5, 5, 1))
+    post[0, 1, 3, 0] = 1.0
+    s.evolve(preSpike=np.zeros((1, 5, 5, 1)), preTrace=pre_trace, postSpike=post,
+             postTrace=np.zeros((1, 5, 5, 1)))
+    want = np.full((3, 3), 0.3)
+    want[2, 0] += 0.1 * 0.5 * 0.6
+    np.testing.assert_allclose(arr(s["weights"])[:, :, 0, 0], want, rtol=1e-6)
+    # the reverse order: a post trace of 0.4 at (1, 3) when the input pixel spikes depresses
+    # the same tap by eta A_minus 0.4
+    pre = np.zeros((1, 5, 5, 1))
+    pre[0, 2, 2, 0] = 1.0
+    post_trace = np.zeros((1, 5, 5, 1))
+    post_trace[0, 1, 3, 0] = 0.4
+    s.evolve(preSpike=pre, preTrace=np.zeros((1, 5, 5, 1)), postSpike=np.zeros((1, 5, 5, 1)),
+             postTrace=post_trace)
+    want[2, 0] -= 0.1 * 0.2 * 0.4
+    np.testing.assert_allclose(arr(s["weights"])[:, :, 0, 0], want, rtol=1e-6)
+
+
+def test_trace_stdp_conv_clips_to_the_reference_bounds():
+    s = syn("TraceSTDPDeconvSynapse", (2, 2, 1, 2), (3, 3), 2, "SAME", A_plus=1.0, A_minus=1.0,
+            eta=50.0, w_bound=0.5)
+    s.evolve(**_stdp_factors(s, (3, 3), 1, 0.5, 0.5))
+    w = arr(s["weights"])
+    assert w.min() >= 0.01 - 1e-7 and w.max() <= 0.49 + 1e-7
+    assert np.isclose(w, 0.01).any() and np.isclose(w, 0.49).any()
+
+
+def test_one_by_one_trace_stdp_conv_is_trace_stdp_summed_over_pixels():
+    common = dict(A_plus=0.4, A_minus=0.25, pretrace_target=0.1)
+    conv = syn("TraceSTDPConvSynapse", (1, 1, 3, 2), (2, 2), 1, "VALID", eta=1.0, **common)
+    dense = Single("TraceSTDPSynapse", batch_size=8, shape=[3, 2], **common)
+    f = {"preSpike": (rng.random((2, 2, 2, 3)) < 0.5).astype(float),
+         "preTrace": rng.uniform(0, 1, (2, 2, 2, 3)),
+         "postSpike": (rng.random((2, 2, 2, 2)) < 0.5).astype(float),
+         "postTrace": rng.uniform(0, 1, (2, 2, 2, 2))}
+    conv.evolve(**f)
+    dense.evolve(**{k: v.reshape(8, -1) for k, v in f.items()})   # pixels as samples
+    np.testing.assert_allclose(arr(conv["dWeights"]).reshape(3, 2), arr(dense["dWeights"]),
+                               rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
 # Validation through ngcspec.load
 
 def circuit(**params) -> str:
@@ -433,6 +526,11 @@ schedule: [reset, advance]
     (dict(padding="VALID", x_shape=[2, 8]), "shape", "does not fit"),
     (dict(padding="SAME", stride=0), "stride", ""),
     (dict(padding="SAME", shape=[3, 3, 1]), "shape", ""),
+    (dict(padding="SAME", kind="TraceSTDPConvSynapse", A_plus=1, A_minus=1,
+          bias_init="{dist: constant, value: 0.0}"), "bias_init", "no bias"),
+    (dict(padding="SAME", kind="TraceSTDPDeconvSynapse", A_plus=1, A_minus=1, w_bound=0.02),
+     "w_bound", "no room"),
+    (dict(padding="SAME", kind="TraceSTDPConvSynapse", A_plus=1), "A_minus", "required"),
 ])
 def test_validation_errors(params, where, words):
     with pytest.raises(ngcspec.CircuitError) as exc:

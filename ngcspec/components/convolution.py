@@ -3,7 +3,8 @@
 Kinds: :class:`ConvSynapse` and :class:`StaticConvSynapse` (a strided 2-D convolution),
 :class:`DeconvSynapse` and :class:`StaticDeconvSynapse` (a transposed, fractionally strided
 convolution), :class:`HebbianConvSynapse` and :class:`HebbianDeconvSynapse` (the same with a
-two-factor Hebbian kernel update). Reference section 3.11.
+two-factor Hebbian kernel update), :class:`TraceSTDPConvSynapse` and
+:class:`TraceSTDPDeconvSynapse` (trace-based STDP of the kernel). Reference section 3.11.
 
 Layout. A sample is an image (H, W, C) (NHWC with the batch axis in front); the kernel
 ``weights`` is (k_h, k_w, C_in, C_out) (HWIO); the bias is one value per output channel,
@@ -28,7 +29,7 @@ back to the input's exactly, whatever the stride and padding). A convolutional p
 coding layer carries its errors back through it, as the patched synapse does. The Hebbian
 kinds also keep ngc-learn's ``dInputs`` = sign_value * op^T(post), written by evolve.
 
-The Hebbian kernel update is the vector-Jacobian product of the forward operator,
+The Hebbian and STDP kernel updates are vector-Jacobian products of the forward operator,
 dK = d/dK sum(post * op(pre, K)), computed with ``jax.vjp`` (no hand-written index arithmetic).
 """
 
@@ -423,6 +424,130 @@ class HebbianDeconvSynapse(_HebbianConvBase):
     transposed = True
 
 
+# ---------------------------------------------------------------------------------------------
+# Trace-STDP kinds
+
+#: The trace-STDP kernels are kept within [STDP_W_EPS, w_bound - STDP_W_EPS] (as ngc-learn).
+STDP_W_EPS = 0.01
+
+
+class TraceSTDPConvParams(ConvParams):
+    A_plus: float = Field(..., description="strength of long-term potentiation (LTP)")
+    A_minus: float = Field(..., description="strength of long-term depression (LTD), used "
+                                            "as given (a negative value potentiates)")
+    eta: float = Field(0.0, description="global learning rate; the default 0 (as in "
+                                        "ngc-learn) learns nothing: set it to learn")
+    pretrace_target: float = Field(0.0, description="x_tar, subtracted from the pre-synaptic "
+                                                    "trace in LTP (higher: weaker kernels)")
+    w_bound: float = Field(0.0, ge=0.0, description="when > 0, the kernel is clipped to "
+                                                    "[0.01, w_bound - 0.01] after each update; "
+                                                    "0 turns clipping off")
+    w_decay: float = Field(0.0, description="weight decay: K -= w_decay * K per evolve")
+
+
+_STDP_COMPARTMENTS = {
+    "preSpike": In(X, "pre-synaptic spikes s_pre, (B, H, W, C_in)", evolve_only=True),
+    "preTrace": In(X, "pre-synaptic trace x_pre, (B, H, W, C_in)", evolve_only=True),
+    "postSpike": In(Y, "post-synaptic spikes s_post, (B, H_out, W_out, C_out)",
+                    evolve_only=True),
+    "postTrace": In(Y, "post-synaptic trace x_post, (B, H_out, W_out, C_out)",
+                    evolve_only=True),
+    "dInputs": Out(X, "back-transmitted pulse op^T(postSpike), written by evolve (with the "
+                      "kernel before the update), (B, H, W, C_in)"),
+    "dWeights": State(KERNEL, "last kernel update dK (before eta)", batched=False),
+}
+
+
+class _TraceSTDPConvBase(_ConvBase):
+    Params = TraceSTDPConvParams
+    plastic = True
+    compartments = {**_ConvBase.compartments, **_STDP_COMPARTMENTS}
+
+    @classmethod
+    def check(cls, p) -> list[tuple[str, str]]:
+        out = super().check(p)
+        if p.bias_init is not None:
+            out.append(("bias_init", "trace-STDP convolutional synapses have no bias (as in "
+                                     "ngc-learn); remove bias_init"))
+        if 0.0 < p.w_bound <= 2 * STDP_W_EPS:
+            out.append(("w_bound", f"w_bound {p.w_bound} leaves no room between the clip "
+                                   f"bounds {STDP_W_EPS} and w_bound - {STDP_W_EPS}; use a "
+                                   f"value above {2 * STDP_W_EPS}, or 0 for no clipping"))
+        return out
+
+    @classmethod
+    def evolve(cls, p, s, ctx) -> dict:
+        k = s["weights"]
+        # LTP - LTD in one VJP of the operator in K: the two (pre, post) pairs stacked along
+        # the batch, which the VJP sums over, LTD's post factor negated.
+        pre = jnp.concatenate([s["preTrace"] - p.pretrace_target, s["preSpike"]]).astype(k.dtype)
+        post = jnp.concatenate([s["postSpike"] * p.A_plus, -s["postTrace"] * p.A_minus])
+        _, vjp = jax.vjp(lambda kk: cls.op(p, pre, kk), k)
+        (dk,) = vjp(post.astype(k.dtype))
+        w = k + p.eta * dk - p.w_decay * k
+        w = jnp.where(p.w_bound > 0, jnp.clip(w, STDP_W_EPS, p.w_bound - STDP_W_EPS), w)
+        d_x = cls.adjoint(p, k, s["postSpike"].astype(k.dtype), s["dInputs"])
+        return {"weights": w, "dWeights": dk, "dInputs": d_x}
+
+
+_STDP_EQUATIONS = """
+    evolve (once per call, dt unused), with op the forward operator and V_K(pre, post) =
+    d/dK sum(post * op(pre, K)) its vector-Jacobian product in K (jax.vjp), summed over the
+    batch (the correlation of pre with post):
+
+        dK = V_K(x_pre - x_tar, A_plus s_post) - V_K(s_pre, A_minus x_post)
+        K <- K + eta dK - w_decay K
+        K <- clip(K, 0.01, w_bound - 0.01)                         if w_bound > 0
+        dInputs = op^T(s_post)                  (d/dpre of sum(s_post * op(pre, K)), old K)
+
+    A pre-synaptic spike at an input pixel followed by a post-synaptic spike at an output
+    pixel that sees it through kernel tap (a, c) potentiates that tap by eta A_plus times
+    the pre trace left at the post spike; the reverse order depresses it by eta A_minus
+    times the post trace: the trace-STDP window of TraceSTDPSynapse, shared by every
+    position of the image. A 1x1 kernel is TraceSTDPSynapse's dW summed over the pixels.
+    No bias (biases stay zeros).
+"""
+
+_STDP_DEVIATIONS = _CONV_DEVIATIONS + """    - The kernel update is the vector-Jacobian product of the forward operator (jax.vjp);
+      ngc-learn builds it by hand (rot180, custom padding).
+    - dInputs (ngc-learn's ``backtransmit``) is written by evolve, with the kernel before
+      the update.
+    - Reset zeroes only the synapse's own compartments (dWeights, dInputs, outputs);
+      ngc-learn's reset also zeroes the wired preSpike/preTrace/postSpike/postTrace.
+    - ``eta`` is a traced parameter (ngc-learn keeps a (1, 1) compartment), as are A_plus,
+      A_minus, pretrace_target, w_bound and w_decay: a new value does not recompile.
+    - A ``bias_init``, or a w_bound of at most 0.02 (an empty clip range), is a validation
+      error.
+"""
+
+
+@register
+class TraceSTDPConvSynapse(_TraceSTDPConvBase):
+    __doc__ = """A convolutional synaptic cable whose kernel learns by trace-based STDP.
+
+    advance:  outputs = conv(inputs, K) * resist_scale,   pre_out = conv^T(post_in)
+    """ + _STDP_EQUATIONS + """
+    Compartments: those of ConvSynapse (biases stay zeros); evolve-only inputs preSpike,
+    preTrace (B, H, W, C_in) and postSpike, postTrace (B, H_out, W_out, C_out); dInputs
+    (B, H, W, C_in); dWeights (k_h, k_w, C_in, C_out), the last update (zeroed by reset).
+    """ + _STDP_DEVIATIONS
+
+
+@register
+class TraceSTDPDeconvSynapse(_TraceSTDPConvBase):
+    __doc__ = """A deconvolutional synaptic cable whose kernel learns by trace-based STDP.
+
+    advance:  outputs = deconv(inputs, K) * resist_scale, pre_out = deconv^T(post_in)
+    """ + _STDP_EQUATIONS + """
+    Compartments: those of DeconvSynapse (biases stay zeros); evolve-only inputs preSpike,
+    preTrace (B, H, W, C_in) and postSpike, postTrace (B, H_out, W_out, C_out); dInputs
+    (B, H, W, C_in); dWeights (k_h, k_w, C_in, C_out), the last update (zeroed by reset).
+    """ + _STDP_DEVIATIONS
+
+    transposed = True
+
+
 __all__ = ["ConvSynapse", "StaticConvSynapse", "DeconvSynapse", "StaticDeconvSynapse",
-           "HebbianConvSynapse", "HebbianDeconvSynapse", "ConvParams", "HebbianConvParams",
+           "HebbianConvSynapse", "HebbianDeconvSynapse", "TraceSTDPConvSynapse",
+           "TraceSTDPDeconvSynapse", "ConvParams", "HebbianConvParams", "TraceSTDPConvParams",
            "conv_out_size", "deconv_out_size"]
