@@ -504,6 +504,27 @@ def test_one_by_one_trace_stdp_conv_is_trace_stdp_summed_over_pixels():
                                rtol=1e-5, atol=1e-6)
 
 
+def test_conv_pairing_example_lays_the_stdp_window_on_the_kernel():
+    # circuits/conv_stdp_pairing.yaml: tap (a, c) sees the pairing of output pixel
+    # (2 + 1 - a, 2 + 1 - c) with input pixel (2, 2), at that pixel's lag
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "conv_stimuli", ROOT / "circuits" / "data" / "conv_stdp_pairing_stimuli.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    pre, post = mod.pairing_images()
+    np.testing.assert_array_equal(np.load(ROOT / "circuits/data/conv_stdp_pairing_pre.npy"), pre)
+    np.testing.assert_array_equal(np.load(ROOT / "circuits/data/conv_stdp_pairing_post.npy"), post)
+
+    lags = np.array(mod.LAGS, float)[::-1, ::-1]            # tap (a, c) <- LAGS[2 - a][2 - c]
+    decay = np.exp(-np.abs(lags) / 10.0)
+    want = 0.5 + np.where(lags > 0, 0.01 * decay, np.where(lags < 0, -0.012 * decay, -0.002))
+    rec = ngcspec.load(ROOT / "circuits" / "conv_stdp_pairing.yaml").run().records
+    for name in ("K_conv", "K_deconv"):
+        np.testing.assert_allclose(rec[f"run/{name}.weights"][..., 0, 0], want, rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation through ngcspec.load
 

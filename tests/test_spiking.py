@@ -328,6 +328,52 @@ def test_keep_one_is_argmax_over_the_spiking_units():
     np.testing.assert_array_equal(jax.jit(keep_one)(s, score), expect)
 
 
+@pytest.mark.parametrize("kind,params,inputs,drive,record", [
+    ("LIFCell", dict(tau_m=10.0, refract_time=2.0, theta_plus=0.5, one_spike=True), "j",
+     60.0, ("v", "s", "s_raw", "thr_theta", "tols")),
+    ("LIFCell", dict(tau_m=10.0, max_one_spike=True), "j", 60.0, ("v", "s")),
+    ("IFCell", dict(tau_m=10.0, refract_time=1.0), "j", 60.0, ("v", "s", "tols")),
+    ("PoissonCell", dict(target_freq=400.0), "inputs", 1.0, ("outputs", "tols")),
+    ("BernoulliCell", {}, "inputs", 1.0, ("outputs",)),
+    ("VarTrace", dict(tau_tr=5.0, a_delta=0.3), "inputs", "spikes", ("outputs",)),
+    ("SpikeCounter", {}, "inputs", "spikes", ("counts",)),
+])
+def test_image_shaped_cells_are_the_flat_cells_reshaped(kind, params, inputs, drive, record):
+    # (B, H, W, C) = (2, 2, 3, 2): the same units, the same numbers (the random draws are
+    # keyed by the flat unit index), one spike per *sample* over the whole image
+    T, image = 30, (2, 3, 2)
+    rng = np.random.default_rng(1)
+    drive = ((rng.random((T, 2, 12)) < 0.4) * 1.0 if drive == "spikes"
+             else rng.uniform(0, drive, (T, 2, 12)))
+    flat = fast(kind, n_units=12, batch_size=2, seed=4, **params)
+    img = fast(kind, n_units=12, shape=list(image), batch_size=2, seed=4, **params)
+    assert img.shapes[record[0]] == image
+    a = run_scan(flat, {inputs: drive}, record=record)
+    b = run_scan(img, {inputs: drive.reshape(T, 2, *image)}, record=record)
+    for k in record:
+        np.testing.assert_array_equal(b[k].reshape(a[k].shape), a[k], err_msg=k)
+    if "s_raw" in record:
+        assert (a["s_raw"].sum(-1) > 1).any()                      # several cross at once
+        np.testing.assert_array_equal(a["s"].sum(-1), a["s_raw"].sum(-1) > 0)
+    if "thr_theta" in record:                                       # kept across reset
+        np.testing.assert_array_equal(np.asarray(img.reset()["thr_theta"]).reshape(2, 12),
+                                      np.asarray(flat.reset()["thr_theta"]))
+
+
+def test_image_shape_must_hold_n_units():
+    import ngcspec
+
+    text = """
+ngcspec: 1
+name: bad-shape
+components:
+  z: {kind: LIFCell, n_units: 10, tau_m: 10.0, shape: [2, 2, 2]}
+schedule: [advance]
+"""
+    with pytest.raises(ngcspec.CircuitError, match="set n_units to H\\*W\\*C"):
+        ngcspec.load(text)
+
+
 def test_lif_reset_keeps_the_adaptive_threshold(x64):
     c = fast("LIFCell", n_units=2, batch_size=2, tau_m=10.0, theta_plus=0.5,
                dtype="float64")

@@ -8,7 +8,6 @@ scalars summed over the batch and the units, as in ngc-learn.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
@@ -16,39 +15,14 @@ from pydantic import Field, PositiveInt, model_validator
 from ngcspec.components import activations
 from ngcspec.components.activations import ActFx
 from ngcspec.components.integrators import IntegrationType, integrate
+from ngcspec.components.population import ImageShape, Population, image_shape_field
 from ngcspec.lazy import jnp, lax, random
-from ngcspec.registry import (Component, ComponentParams, In, Out, State, eval_shape,
-                              register)
+from ngcspec.registry import ComponentParams, In, Out, State, register
 
 FAMILY = "graded neurons"
 
 #: Probabilities are clipped to [P_EPS, 1 - P_EPS] before taking logs (as in ngc-learn).
 P_EPS = 1e-4
-
-ImageShape = tuple[PositiveInt, PositiveInt, PositiveInt]
-
-
-def _unit_shape(p) -> tuple[int, ...]:
-    shape = getattr(p, "shape", None)
-    return tuple(shape) if shape is not None else (p.n_units,)
-
-
-def _check_image_shape(p) -> list[tuple[str, str]]:
-    if p.shape is not None and math.prod(p.shape) != p.n_units:
-        return [("shape", f"shape {tuple(p.shape)} holds {math.prod(p.shape)} units but "
-                          f"n_units is {p.n_units}; set n_units to H*W*C")]
-    return []
-
-
-class _Population(Component):
-    """Compartments declared with shape ``"n_units"`` take the cell's (H, W, C) when given."""
-
-    @classmethod
-    def shapes(cls, p) -> dict[str, tuple[int, ...]]:
-        unit = _unit_shape(p)
-        return {name: unit if c.shape == "n_units" else eval_shape(c.shape, p)
-                for name, c in cls.compartments.items()}
-
 
 # ---------------------------------------------------------------------------------------------
 # Pair-valued parameters: ``prior: [laplacian, 0.001]`` or ``{name: laplacian, leak: 0.001}``.
@@ -134,7 +108,7 @@ _THRESHOLD = {
 # ---------------------------------------------------------------------------------------------
 
 @register
-class RateCell(_Population):
+class RateCell(Population):
     """Rate-coded state z driven by input pressures, the workhorse of predictive coding.
 
     Stateful (tau_m > 0): with j_mod = j * f'(z) * resist_scale taken at the current z and
@@ -177,8 +151,7 @@ class RateCell(_Population):
                                                               "applied to z after each step")
         integration_type: IntegrationType = Field("euler", description="ODE integrator")
         resist_scale: float = Field(1.0, description="factor applied to the modulated j")
-        shape: ImageShape | None = Field(None, description="(H, W, C) for an image-shaped "
-                                                           "cell; H*W*C must equal n_units")
+        shape: ImageShape | None = image_shape_field()
         is_stateful: bool = Field(True, description="false forces the stateless mode")
         omega_0: float = Field(30.0, description="frequency of the sine activation")
 
@@ -199,7 +172,7 @@ class RateCell(_Population):
 
     @classmethod
     def check(cls, p) -> list[tuple[str, str]]:
-        problems = _check_image_shape(p)
+        problems = super().check(p)
         if p.act_fx not in activations.ELEMENTWISE_DERIVATIVE and not cls._stateless(p):
             problems.append(("act_fx", f"{p.act_fx}'s derivative is a Jacobian, not an "
                                        "elementwise factor, so it cannot modulate j in a stateful "
@@ -242,7 +215,7 @@ def _gate_compartments() -> dict:
 
 
 @register
-class GaussianErrorCell(_Population):
+class GaussianErrorCell(Population):
     """Gaussian mismatch between a target and a prediction mu with variance Sigma.
 
         e = target - mu,  dmu = e / Sigma,  dtarget = -dmu,
@@ -264,8 +237,7 @@ class GaussianErrorCell(_Population):
         n_units: PositiveInt = Field(..., description="number of units")
         sigma: float = Field(1.0, gt=0, description="fixed variance used while nothing drives "
                                                     "Sigma (a variance, not squared)")
-        shape: ImageShape | None = Field(None, description="(H, W, C) for an image-shaped "
-                                                           "cell; H*W*C must equal n_units")
+        shape: ImageShape | None = image_shape_field()
 
     compartments = {
         "mu": In("n_units", "prediction"),
@@ -281,7 +253,7 @@ class GaussianErrorCell(_Population):
 
     @classmethod
     def check(cls, p) -> list[tuple[str, str]]:
-        return _check_image_shape(p)
+        return super().check(p)
 
     @classmethod
     def advance(cls, p, s, ctx) -> dict:
@@ -295,7 +267,7 @@ class GaussianErrorCell(_Population):
 
 
 @register
-class LaplacianErrorCell(_Population):
+class LaplacianErrorCell(Population):
     """Laplacian mismatch between a target and a predicted shift with scale Scale.
 
         e = target - shift,  dshift = sign(e) / Scale,  dtarget = -dshift,
@@ -340,7 +312,7 @@ class LaplacianErrorCell(_Population):
 
 
 @register
-class BernoulliErrorCell(_Population):
+class BernoulliErrorCell(Population):
     """Bernoulli mismatch between binary targets x and predicted probabilities.
 
         q = clip(sigmoid(p) if input_logits else p, 1e-4, 1 - 1e-4)
@@ -391,7 +363,7 @@ class BernoulliErrorCell(_Population):
 # ---------------------------------------------------------------------------------------------
 
 @register
-class LeakyNoiseCell(_Population):
+class LeakyNoiseCell(Population):
     """Noisy leaky rate unit in the style of Song, Yang & Wang (2016).
 
         tau_x dx/dt = -leak_scale * x + j_recurrent + j_input + sqrt(2 tau_x sigma_pre^2) eps_pre
@@ -454,7 +426,7 @@ class LeakyNoiseCell(_Population):
 
 
 @register
-class RewardErrorCell(_Population):
+class RewardErrorCell(Population):
     """Reward prediction error against a moving-average prediction of the reward.
 
     advance:  rpe = reward - mu (the prediction before this step),

@@ -3,7 +3,9 @@
 The kinds of ngc-learn's ``neurons.spiking`` and ``input_encoders`` packages and its VarTrace,
 following the reference sheet (components.md §5.1, §5.2, §5.4, §5.5). Every compartment has
 one value per unit and a leading batch axis; any batch size works (ngc-learn's spiking cells
-are fixed at a batch of 1).
+are fixed at a batch of 1). Given ``shape: [H, W, C]`` a cell holds its units as an image,
+(B, H, W, C), to wire convolutional synapses such as TraceSTDPConvSynapse (an ngcspec
+addition; the dynamics are the same unit by unit).
 
 Conventions shared by the family (and by the STDP synapses that read these cells):
 
@@ -30,8 +32,9 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from ngcspec.components.integrators import integrate
+from ngcspec.components.population import ImageShape, Population, image_shape_field, unit_shape
 from ngcspec.lazy import jnp, random
-from ngcspec.registry import Component, ComponentParams, In, Out, State, register
+from ngcspec.registry import ComponentParams, In, Out, State, register
 
 FAMILY = "spiking neurons"
 
@@ -91,34 +94,37 @@ def counter_uniform(key, shape, dtype):
 
 
 def keep_one(s, score):
-    """Keep, in each row of ``s``, only the spike of the unit with the highest ``score`` (the
-    first such unit on a tie, as argmax).
+    """Keep, in each sample of ``s`` (B, ...), only the spike of the unit with the highest
+    ``score`` (the first such unit in row-major order on a tie, as argmax).
 
     Two plain reductions (max, then the lowest index holding it) rather than ``argmax``:
     XLA:CPU runs argmax's paired (value, index) reduction element by element, which made it
     the costliest operation of a batched LIF step."""
+    shape = s.shape
+    s, score = s.reshape(shape[0], -1), score.reshape(shape[0], -1)
     n = s.shape[-1]
     masked = jnp.where(s > 0, score, -jnp.inf)
     best = jnp.max(masked, axis=-1, keepdims=True)
     units = jnp.arange(n)
     first = jnp.min(jnp.where(masked == best, units, n), axis=-1, keepdims=True)
-    return s * (units == first).astype(s.dtype)
+    return (s * (units == first).astype(s.dtype)).reshape(shape)
 
 
-def _broadcast_batch(x, batch_size: int, n_units: int):
-    """A persistent per-unit value given per sample (n,) or as (1, n), spread over the batch.
+def _broadcast_batch(x, batch_size: int, unit: tuple[int, ...]):
+    """A persistent per-unit value given per sample (``unit``) or with another batch size,
+    spread over the batch (as its batch mean).
 
     Registry ``init`` (and files given with ``init:``) know no batch size; reset does."""
-    if x.ndim == 1 or x.shape[0] != batch_size:
-        per_unit = x if x.ndim == 1 else jnp.mean(x, axis=0)
-        x = jnp.broadcast_to(per_unit, (batch_size, n_units))
+    if x.shape == unit or x.shape[0] != batch_size:
+        per_unit = x if x.shape == unit else jnp.mean(x, axis=0)
+        x = jnp.broadcast_to(per_unit, (batch_size, *unit))
     return x
 
 
 # ---------------------------------------------------------------------------------------------
 
 @register
-class LIFCell(Component):
+class LIFCell(Population):
     """Leaky integrate-and-fire neurons with an adaptive (homeostatic) threshold.
 
     One step, with the threshold of the previous step theta = thr + thr_theta:
@@ -128,7 +134,7 @@ class LIFCell(Component):
         v' = one Euler or midpoint step of that ODE (the leak stays on while refractory)
         s_raw = 1[v' > theta]                            (strict >)
         rfr = (rfr + dt)(1 - s_raw);   v = v_reset where s_raw else v'
-        s = s_raw, or one spike per row (one_spike: chosen at random; max_one_spike: the
+        s = s_raw, or one spike per sample (one_spike: chosen at random; max_one_spike: the
             unit with the highest v'), spike-reset and adaptation still use s_raw
         thr_theta = thr_theta exp(-dt/tau_theta) + theta_plus s_raw     (if tau_theta > 0)
         v_thr = thr + thr_theta;   tols = t + dt where s;   v = max(v, v_min) if v_min
@@ -151,7 +157,7 @@ class LIFCell(Component):
     Deviations from ngc-learn:
 
     - Any batch size works (ngc-learn's LIFCell is fixed at 1); one_spike and max_one_spike
-      pick one spike per row. With several samples thr_theta is per sample; when the batch
+      pick one spike per sample. With several samples thr_theta is per sample; when the batch
       size changes (a partial batch, another phase) it is carried as its batch mean.
     - max_one_spike keeps the spike of the spiking unit with the highest integrated
       voltage v'. ngc-learn takes the argmax of the voltage *before* the step over all
@@ -174,6 +180,7 @@ class LIFCell(Component):
 
     class Params(ComponentParams):
         n_units: PositiveInt = Field(..., description="number of neurons")
+        shape: ImageShape | None = image_shape_field()
         tau_m: float = Field(..., gt=0, description="membrane time constant (ms)")
         resist_m: float = Field(1.0, gt=0, description="membrane resistance R: the drive is "
                                                         "R * j")
@@ -218,7 +225,7 @@ class LIFCell(Component):
 
     @classmethod
     def reset(cls, p, s, ctx) -> dict:
-        theta = _broadcast_batch(s["thr_theta"], ctx.batch_size, p.n_units)
+        theta = _broadcast_batch(s["thr_theta"], ctx.batch_size, unit_shape(p))
         return {"thr_theta": theta, "v_thr": jnp.broadcast_to(p.thr + theta, s["v_thr"].shape)}
 
     @classmethod
@@ -265,7 +272,7 @@ class LIFCell(Component):
 
 
 @register
-class IFCell(Component):
+class IFCell(Population):
     """Integrate-and-fire neurons (no leak).
 
         m = 1[rfr >= refract_time]
@@ -292,6 +299,7 @@ class IFCell(Component):
 
     class Params(ComponentParams):
         n_units: PositiveInt = Field(..., description="number of neurons")
+        shape: ImageShape | None = image_shape_field()
         tau_m: float = Field(..., gt=0, description="membrane time constant (ms)")
         resist_m: float = Field(1.0, gt=0, description="membrane resistance R: the drive is "
                                                         "R * j")
@@ -334,7 +342,7 @@ class IFCell(Component):
 # Encoders
 
 @register
-class PoissonCell(Component):
+class PoissonCell(Population):
     """Poisson spike encoder: intensities in [0, 1] become spike trains.
 
         outputs = 1[u < inputs * (dt / 1000) * target_freq],  u ~ U(0, 1) per unit and step
@@ -356,6 +364,7 @@ class PoissonCell(Component):
 
     class Params(ComponentParams):
         n_units: PositiveInt = Field(..., description="number of encoding units")
+        shape: ImageShape | None = image_shape_field()
         target_freq: float = Field(63.75, ge=0, description="firing rate (Hz) of a unit whose "
                                                              "intensity is 1")
 
@@ -375,7 +384,7 @@ class PoissonCell(Component):
 
 
 @register
-class BernoulliCell(Component):
+class BernoulliCell(Population):
     """Bernoulli spike encoder: each unit spikes with the probability held in its input.
 
         outputs = 1[u < inputs],  u ~ U(0, 1) per unit and step;  tols = t + dt where outputs
@@ -395,6 +404,7 @@ class BernoulliCell(Component):
 
     class Params(ComponentParams):
         n_units: PositiveInt = Field(..., description="number of encoding units")
+        shape: ImageShape | None = image_shape_field()
 
     compartments = {
         "inputs": In("n_units", "spike probabilities in [0, 1]"),
@@ -414,7 +424,7 @@ class BernoulliCell(Component):
 # ---------------------------------------------------------------------------------------------
 
 @register
-class VarTrace(Component):
+class VarTrace(Population):
     """A spike trace: a low-pass filter of a spike train (pre/post traces for STDP).
 
     With s = inputs and the decay d = exp(-dt/tau_tr) (exp), 1 - dt/tau_tr (lin) or 0
@@ -438,6 +448,7 @@ class VarTrace(Component):
 
     class Params(ComponentParams):
         n_units: PositiveInt = Field(..., description="number of traced units")
+        shape: ImageShape | None = image_shape_field()
         tau_tr: float = Field(..., gt=0, description="trace time constant (ms)")
         a_delta: float = Field(..., description="increment per spike; 0 selects the snap mode "
                                                 "(the trace jumps to P_scale on a spike)")
@@ -475,7 +486,7 @@ class VarTrace(Component):
 
 
 @register
-class SpikeCounter(Component):
+class SpikeCounter(Population):
     """Counts the spikes of each unit since the last reset (a firing-rate read-out).
 
         counts = counts + inputs            (reset to 0)
@@ -491,6 +502,7 @@ class SpikeCounter(Component):
 
     class Params(ComponentParams):
         n_units: PositiveInt = Field(..., description="number of counted units")
+        shape: ImageShape | None = image_shape_field()
 
     compartments = {
         "inputs": In("n_units", "spikes (or any values to accumulate)"),
