@@ -200,3 +200,36 @@ def test_a_failed_build_is_reported_and_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(native, "_compiler", lambda: None)
     with pytest.raises(native.NativeUnavailable, match="no C\\+\\+ compiler"):
         native._load()
+
+
+def test_whole_spiking_programs_lower_for_gpus_without_the_kernels():
+    # event-driven STDP and connection lists in one circuit: lowered for CUDA (no GPU needed),
+    # the program must hold the XLA twins only; lowered for the CPU, the kernels
+    import ngcspec
+
+    text = """
+ngcspec: 1
+name: gpu-lowering
+components:
+  inp: {kind: PoissonCell, n_units: 40, target_freq: 200.0}
+  W: {kind: TraceSTDPSynapse, shape: [40, 6], A_plus: 0.01, A_minus: 0.01, event_driven: true}
+  S: {kind: SparseSynapse, shape: [40, 6], p_conn: 0.3}
+  out: {kind: LIFCell, n_units: 6, tau_m: 10.0}
+  tr0: {kind: VarTrace, n_units: 40, tau_tr: 20.0, a_delta: 0.0}
+  tr1: {kind: VarTrace, n_units: 6, tau_tr: 20.0, a_delta: 0.0}
+wires: [inp.outputs ~> W.inputs, inp.outputs ~> S.inputs, W.outputs -> out.j,
+        S.outputs -> out.j, inp.outputs -> tr0.inputs, out.s -> tr1.inputs,
+        inp.outputs -> W.preSpike, out.s -> W.postSpike, tr0.outputs -> W.preTrace,
+        tr1.outputs -> W.postTrace]
+phases:
+  run: {clamps: {inp.inputs: 1.0}, schedule: [reset, {repeat: 5, do: [advance, {evolve: [W]}]}]}
+"""
+    circuit = ngcspec.load(text)
+    phase = circuit.program.phase("run")
+    fn = phase.jitted(check="off")
+    args = (circuit.params, circuit.init_state(), phase.device_data(), 0, 0)
+    gpu = jax.export.export(fn, platforms=["cuda"])(*args).mlir_module()
+    assert "custom_call" not in gpu
+    cpu = fn.lower(*args).as_text()
+    for kernel in ("ngc_spike_rows_f32", "ngc_spike_scatter_f32", "ngc_trace_stdp_f32"):
+        assert kernel in cpu, kernel
