@@ -17,6 +17,7 @@ too); configurations are interleaved so a shared machine's noise hits all alike.
     python benchmarks/bench_stdp.py                 # about a minute on 2 CPU cores
     python benchmarks/bench_stdp.py --quick
     python benchmarks/bench_stdp.py --json out.json
+    python benchmarks/bench_stdp.py --kind exp      # or event: the other event-driven rules
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ name: bench-stdp
 dt: 1.0
 seed: 0
 components:
-  W: {{kind: TraceSTDPSynapse, shape: [784, 400], A_plus: 0.01, A_minus: 0.0001,
+  W: {{kind: {kind}, shape: [784, 400], {rule}
       weight_init: {{dist: uniform, low: 0.0, high: 0.3}}, event_driven: {event}}}
   z0: {{kind: PoissonCell, n_units: 784, target_freq: 63.75}}
   z1: {{kind: LIFCell, n_units: 400, tau_m: 100.5, resist_m: 100.5, thr: -52.0, v_rest: -65.0,
@@ -54,10 +55,7 @@ wires:
   - W.outputs -> z1.j
   - z0.outputs -> tr0.inputs
   - z1.s -> tr1.inputs
-  - z0.outputs -> W.preSpike
-  - z1.s -> W.postSpike
-  - tr0.outputs -> W.preTrace
-  - tr1.outputs -> W.postTrace
+{plasticity}
   - z0.outputs -> count0.inputs
   - z1.s -> count1.inputs
 phases:
@@ -90,14 +88,28 @@ def versions() -> dict:
 
 PATHS = ("dense", "event", "event-xla")
 
+TRACE_WIRES = """  - z0.outputs -> W.preSpike
+  - z1.s -> W.postSpike
+  - tr0.outputs -> W.preTrace
+  - tr1.outputs -> W.postTrace"""
+#: --kind: (component kind, its rule's parameters, the wires plasticity reads)
+KINDS = {
+    "trace": ("TraceSTDPSynapse", "A_plus: 0.01, A_minus: 0.0001,", TRACE_WIRES),
+    "exp": ("ExpSTDPSynapse", "A_plus: 0.01, A_minus: 0.0001, exp_beta: 1.0,", TRACE_WIRES),
+    "event": ("EventSTDPSynapse", "eta: 0.01,",
+              "  - z0.tols -> W.pre_tols\n  - z1.s -> W.postSpike"),
+}
 
-def build(path: str, batch: int, steps: int, check: bool, intensity: Path):
+
+def build(path: str, batch: int, steps: int, check: bool, intensity: Path, kind: str):
     """The compiled epoch of one configuration, and its first call's time (compile + run)."""
     import ngcspec
     from ngcspec import native
 
+    name, rule, wires = KINDS[kind]
     text = CIRCUIT.format(event=str(path != "dense").lower(), batch=batch, steps=steps,
-                          check=str(check).lower(), intensity=intensity)
+                          check=str(check).lower(), intensity=intensity, kind=name, rule=rule,
+                          plasticity=wires)
     with native.disabled() if path == "event-xla" else contextlib.nullcontext():
         circuit = ngcspec.load(text)
         pp = circuit.program.phase("run")
@@ -124,6 +136,9 @@ def main(argv=None) -> int:
     ap.add_argument("--check-finite", action="store_true",
                     help="check for NaN/Inf as ngc run does (once per batch; default: off, "
                          "as ngc-learn)")
+    ap.add_argument("--kind", choices=sorted(KINDS), default="trace",
+                    help="the STDP rule: TraceSTDPSynapse (default), ExpSTDPSynapse or "
+                         "EventSTDPSynapse")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     repeats = 2 if args.quick else args.repeats
@@ -136,7 +151,8 @@ def main(argv=None) -> int:
     configs = [(path, b) for b in (1, 16) for path in PATHS]
     entries, first = {}, {}
     for path, b in configs:
-        entries[path, b], first[path, b] = build(path, b, steps[b], args.check_finite, intensity)
+        entries[path, b], first[path, b] = build(path, b, steps[b], args.check_finite, intensity,
+                                                 args.kind)
     times = {c: [] for c in configs}
     spikes = {}
     for _ in range(repeats):
@@ -157,8 +173,8 @@ def main(argv=None) -> int:
                      "median_steps_per_s": n / med,
                      "pre_spikes_per_step": spikes[path, b]["pre_spikes"],
                      "post_spikes_per_step": spikes[path, b]["post_spikes"]})
-    print(f"784 Poisson -> TraceSTDP -> 400 LIF, advance + evolve every step, check_finite="
-          f"{args.check_finite}")
+    print(f"784 Poisson -> {KINDS[args.kind][0]} -> 400 LIF, advance + evolve every step, "
+          f"check_finite={args.check_finite}")
     print(f"{'path':9s} {'batch':>5s} {'steps':>6s} {'compile s':>9s} {'steady s':>9s} "
           f"{'steps/s':>9s} {'(median)':>9s} {'samples/s':>10s} {'spikes/step pre,post':>21s}")
     for r in rows:
@@ -175,7 +191,8 @@ def main(argv=None) -> int:
     for b in (1, 16):
         print(f"batch {b}: event vs dense {by['event', b]['steps_per_s'] / by['dense', b]['steps_per_s']:.1f}x, "
               f"native vs XLA event path {by['event', b]['steps_per_s'] / by['event-xla', b]['steps_per_s']:.1f}x")
-    result = {"versions": versions(), "check_finite": args.check_finite, "rows": rows}
+    result = {"versions": versions(), "kind": KINDS[args.kind][0],
+              "check_finite": args.check_finite, "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

@@ -42,7 +42,14 @@ from ngcspec.lazy import jax, jnp, lax
 
 SOURCE = Path(__file__).with_name("native_kernels.cc")
 #: Kernels in SOURCE, each exported as ngc_<name>_f32 and ngc_<name>_f64.
-KERNELS = ("spike_rows", "spike_scatter", "trace_stdp")
+KERNELS = ("spike_rows", "spike_scatter", "trace_stdp", "exp_stdp", "event_stdp")
+#: The STDP kernels and the coefficients each reads (in this order).
+STDP_COEFFICIENTS = {
+    "trace_stdp": ("A_plus", "max(A_minus, 0)", "eta", "mu", "x_tar", "w_bound", "tau_w",
+                   "power_law"),
+    "exp_stdp": ("A_plus", "max(A_minus, 0)", "eta", "beta", "x_tar", "w_bound", "tau_w"),
+    "event_stdp": ("A_plus", "A_minus", "eta", "lmbda", "w_bound"),
+}
 FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-fno-math-errno", "-std=c++17", "-shared",
          "-fPIC", "-w")
 ENV = "NGCSPEC_NATIVE"
@@ -223,11 +230,16 @@ def spike_scatter(x, targets, weights, n_out: int):
                             vmap_method="sequential")(x, targets.astype(jnp.int32), weights)
 
 
-def trace_stdp(w, mask, pre_spike, pre_trace, post_spike, post_trace, coef):
-    """One trace-STDP evolve by the kernel (see TraceStdp in ``native_kernels.cc``): new
-    weights, computed in place over the rows of pre spikes and the columns of post spikes.
-    ``coef`` = (A_plus, max(A_minus, 0), eta, mu, x_tar, w_bound, tau_w, power_law)."""
+def stdp(rule: str, w, mask, pre_spike, pre_factor, post_spike, post_factor, coef):
+    """One STDP evolve by the kernel ``rule`` (a key of :data:`STDP_COEFFICIENTS`; the rules
+    are stated in ``native_kernels.cc``): new weights, computed in place over the rows of pre
+    spikes and the columns of post spikes (every weight while a decay is on). Per weight the
+    rule reads sum_b pre_factor s_post, sum_b s_post and sum_b s_pre post_factor."""
+    if len(coef) != len(STDP_COEFFICIENTS[rule]):
+        raise ValueError(f"{rule} takes {len(STDP_COEFFICIENTS[rule])} coefficients "
+                         f"{STDP_COEFFICIENTS[rule]}, not {len(coef)}")
     dt = w.dtype
-    args = [a.astype(dt) for a in (w, mask, pre_spike, pre_trace, post_spike, post_trace, coef)]
-    return jax.ffi.ffi_call(_target("trace_stdp", dt), jax.ShapeDtypeStruct(w.shape, dt),
+    args = [a.astype(dt) for a in (w, mask, pre_spike, pre_factor, post_spike, post_factor,
+                                   jnp.asarray(coef))]
+    return jax.ffi.ffi_call(_target(rule, dt), jax.ShapeDtypeStruct(w.shape, dt),
                             input_output_aliases={0: 0}, vmap_method="sequential")(*args)

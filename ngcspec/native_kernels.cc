@@ -86,152 +86,252 @@ ffi::Error SpikeScatter(ffi::Buffer<T> x, ffi::Buffer<ffi::S32> targets,
   return ffi::Error::Success();
 }
 
-// Trace STDP (TraceSTDPSynapse.rule), rewriting only the rows of pre-synaptic spikes and the
-// columns of post-synaptic spikes (every weight while the decay tau_w > 0 is on):
-//   ltp = A_plus sum_b (x_pre[b, i] - x_tar) s_post[b, j]   [* max(w_bound - W, 0)^mu]
-//   ltd = A_minus sum_b s_pre[b, i] x_post[b, j]           [* max(W, 0)^mu]
-//   W <- clip(W + eta (ltp - ltd) - W / tau_w [tau_w > 0], 0, w_bound), 0 where mask == 0
-// coef = (A_plus, max(A_minus, 0), eta, mu, x_tar, w_bound, tau_w, power_law 0/1).
-// The result aliases the weights (updated in place); unvisited weights keep their values.
+// ---------------------------------------------------------------------------------------------
+// STDP in place. The rules here change W[i, j] only where pre-synaptic unit i or
+// post-synaptic unit j spiked (in some sample), unless a decay touches every weight; the
+// kernel rewrites those rows and columns and leaves the rest. Per weight a rule reads
+// three sums over the batch,
+//   ltp   = sum_b f_pre[b, i] s_post[b, j]     the pre factor at the post spikes
+//   posts = sum_b s_post[b, j]                 the post spikes of the column
+//   ltd   = sum_b s_pre[b, i] f_post[b, j]     the post factor at the pre spikes
+// and maps (w, mask, ltp, posts, ltd) to the new weight (0 where mask == 0). A rule's
+// switches are template parameters so that its row loop vectorises.
+
 template <typename F>
+inline F Clip(F x, F lo, F hi) { return std::min(std::max(x, lo), hi); }
+
+// exp for the exponential rule: a degree-6 polynomial after range reduction (within 2 ulp
+// of expf) that vectorises, where a call to expf keeps the loop scalar. float64 uses exp.
+inline float Exp(float x) {
+  x = Clip(x, -87.0f, 88.0f);
+  const float n = std::nearbyint(x * 1.44269504088896341f);
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+inline double Exp(double x) { return std::exp(x); }
+
+// TraceSTDPSynapse: ltp' = A+ (ltp - x_tar posts), ltd' = A- ltd   [* power-law factors]
+//   W <- clip(W + eta (ltp' - ltd') - W / tau_w [Decay], 0, w_bound)
+// coef = (A_plus, max(A_minus, 0), eta, mu, x_tar, w_bound, tau_w, power_law 0/1)
+template <typename F, bool PowerLaw, bool Decay>
 struct TraceRule {
   F a_plus, a_minus, eta, mu, x_tar, w_bound, tau_w;
+  F operator()(F w, F m, F ltp, F posts, F ltd) const {
+    F up = a_plus * (ltp - x_tar * posts), down = a_minus * ltd;
+    if (PowerLaw) {
+      up *= std::pow(std::max(w_bound - w, F(0)), mu);
+      down *= std::pow(std::max(w, F(0)), mu);
+    }
+    F nw = w + eta * (up - down);
+    if (Decay) nw -= w / tau_w;
+    return m != F(0) ? Clip(nw, F(0), w_bound) : F(0);
+  }
 };
 
-// One weight; PowerLaw and Decay are compile-time so that row loops vectorise.
-template <bool PowerLaw, bool Decay, typename F>
-inline F TraceWeight(const TraceRule<F>& r, F w, F m, F ltp, F ltd) {
-  if (PowerLaw) {
-    ltp *= std::pow(std::max(r.w_bound - w, F(0)), r.mu);
-    ltd *= std::pow(std::max(w, F(0)), r.mu);
+// ExpSTDPSynapse: dW = A+ [e^(-beta W) ltp - e^(-beta (w_bound - W)) x_tar posts]
+//                      - A- e^(-beta W) ltd
+//   W <- clip(W + eta dW - W / tau_w [Decay], 0.01, w_bound - 0.01)
+// coef = (A_plus, max(A_minus, 0), eta, beta, x_tar, w_bound, tau_w)
+template <typename F, bool Decay>
+struct ExpRule {
+  F a_plus, a_minus, eta, beta, x_tar, w_bound, tau_w;
+  F operator()(F w, F m, F ltp, F posts, F ltd) const {
+    const F soft = Exp(-beta * w);
+    const F up = soft * ltp - Exp(-beta * (w_bound - w)) * (x_tar * posts);
+    F nw = w + eta * (a_plus * up - a_minus * soft * ltd);
+    if (Decay) nw -= w / tau_w;
+    return m != F(0) ? Clip(nw, F(0.01), w_bound - F(0.01)) : F(0);
   }
-  F nw = w + r.eta * (r.a_plus * ltp - r.a_minus * ltd);
-  if (Decay) nw -= w / r.tau_w;
-  nw = std::min(std::max(nw, F(0)), r.w_bound);
-  return m != F(0) ? nw : F(0);
+};
+
+// EventSTDPSynapse, with f_pre = 1 where the pre unit spiked recently (no pre events):
+//   dW = A+ (w_bound - (1 + lmbda) W) ltp - A- (1 + lmbda) W (posts - ltp)
+//   W <- clip(W + eta dW, 0.01, w_bound)
+// coef = (A_plus, A_minus, eta, lmbda, w_bound)
+template <typename F>
+struct EventRule {
+  F a_plus, a_minus, eta, lmbda, w_bound;
+  F operator()(F w, F m, F ltp, F posts, F /*ltd*/) const {
+    const F shrink = (F(1) + lmbda) * w;
+    const F nw = w + eta * (a_plus * (w_bound - shrink) * ltp - a_minus * shrink * (posts - ltp));
+    return m != F(0) ? Clip(nw, F(0.01), w_bound) : F(0);
+  }
+};
+
+// A row of weights, compiled on its own (noinline) with restrict pointers and the rule by
+// value: inlined into the kernel, GCC kept the loop scalar, reloading pointers every weight.
+template <class Rule, typename F>
+__attribute__((noinline)) void RuleRow(const Rule r, F* __restrict w, const F* __restrict m,
+                                       const F* __restrict ltp, const F* __restrict posts,
+                                       const F* __restrict ltd, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) w[j] = r(w[j], m[j], ltp[j], posts[j], ltd[j]);
 }
 
-// A row of weights. Compiled on its own (noinline) with restrict pointers and the rule by
-// value: inlined into the kernel, GCC kept it scalar, reloading pointers at every weight.
-template <bool PowerLaw, bool Decay, typename F>
-__attribute__((noinline)) void TraceRow(const TraceRule<F> r, F* __restrict w, const F* __restrict m,
-              const F* __restrict ltp, const F* __restrict ltd, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) w[j] = TraceWeight<PowerLaw, Decay>(r, w[j], m[j], ltp[j], ltd[j]);
-}
-
-// A column of weights (stride `stride`), skipping the rows marked in `skip`; no LTD.
-template <bool PowerLaw, typename F>
-__attribute__((noinline)) void TraceColumn(const TraceRule<F> r, F* __restrict w,
-                                           const F* __restrict m, int64_t stride,
-                                           const F* __restrict ltp,
-                                           const char* __restrict skip, int64_t n) {
+// A column of weights (stride `stride`), skipping the rows marked in `skip`; no LTD there.
+template <class Rule, typename F>
+__attribute__((noinline)) void RuleColumn(const Rule r, F* __restrict w, const F* __restrict m,
+                                          int64_t stride, const F* __restrict ltp, F posts,
+                                          const char* __restrict skip, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
-    if (!skip[i])
-      w[i * stride] = TraceWeight<PowerLaw, false>(r, w[i * stride], m[i * stride], ltp[i], F(0));
+    if (!skip[i]) w[i * stride] = r(w[i * stride], m[i * stride], ltp[i], posts, F(0));
 }
 
 template <typename F>
-void TraceColumn(bool power_law, const TraceRule<F> r, F* w, const F* m, int64_t stride,
-                 const F* ltp, const char* skip, int64_t n) {
-  power_law ? TraceColumn<true>(r, w, m, stride, ltp, skip, n)
-            : TraceColumn<false>(r, w, m, stride, ltp, skip, n);
-}
+struct StdpArgs {
+  F* w;                          // (n_in, n_out), updated in place
+  const F *m, *ps, *pf, *qs, *qf, *coef;
+  int64_t batch, n_in, n_out;
+};
 
-template <typename F>
-void TraceRow(bool power_law, bool decay, const TraceRule<F> r, F* w, const F* m, const F* ltp,
-              const F* ltd, int64_t n) {
-  if (power_law)
-    decay ? TraceRow<true, true>(r, w, m, ltp, ltd, n) : TraceRow<true, false>(r, w, m, ltp, ltd, n);
-  else
-    decay ? TraceRow<false, true>(r, w, m, ltp, ltd, n) : TraceRow<false, false>(r, w, m, ltp, ltd, n);
-}
-
-template <ffi::DataType T>
-ffi::Error TraceStdp(ffi::Buffer<T> w, ffi::Buffer<T> mask, ffi::Buffer<T> pre_s,
-                     ffi::Buffer<T> pre_x, ffi::Buffer<T> post_s, ffi::Buffer<T> post_x,
-                     ffi::Buffer<T> coef, ffi::ResultBuffer<T> out) {
-  using F = Native<T>;
-  auto wd = w.dimensions();
-  auto pd = pre_s.dimensions();
-  auto qd = post_s.dimensions();
-  if (wd.size() != 2 || pd.size() != 2 || qd.size() != 2 || pd[1] != wd[0] ||
-      qd[1] != wd[1] || pd[0] != qd[0] || coef.element_count() != 8 ||
-      mask.element_count() != w.element_count() ||
-      pre_x.element_count() != pre_s.element_count() ||
-      post_x.element_count() != post_s.element_count())
-    return Bad("trace_stdp: shapes");
-  const int64_t batch = pd[0], n_in = wd[0], n_out = wd[1];
-  const F* c = coef.typed_data();
-  const TraceRule<F> rule{c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
-  const bool power_law = c[7] != F(0), decay = c[6] > F(0);
-  const F* mp = mask.typed_data();
-  const F* ps = pre_s.typed_data();
-  const F* px = pre_x.typed_data();
-  const F* qs = post_s.typed_data();
-  const F* qx = post_x.typed_data();
-  F* wp = out->typed_data();
-  if (wp != w.typed_data()) std::memcpy(wp, w.typed_data(), sizeof(F) * n_in * n_out);
-
+// Applies `rule` to the rows of pre spikes (all rows if `every`) and then to the columns of
+// post spikes in the other rows.
+template <class Rule, typename F>
+void StdpInPlace(const Rule& rule, bool every, const StdpArgs<F>& a) {
+  const int64_t batch = a.batch, n_in = a.n_in, n_out = a.n_out;
   // rows of pre spikes and columns of post spikes (flag loops vectorise), then the samples
   // that spiked in each column: columns cols[c], samples post_b[starts[c] .. starts[c + 1])
   std::vector<char> row_on(n_in, 0), col_on(n_out, 0);
   for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t i = 0; i < n_in; ++i) row_on[i] |= ps[b * n_in + i] != F(0);
-    for (int64_t j = 0; j < n_out; ++j) col_on[j] |= qs[b * n_out + j] != F(0);
+    for (int64_t i = 0; i < n_in; ++i) row_on[i] |= a.ps[b * n_in + i] != F(0);
+    for (int64_t j = 0; j < n_out; ++j) col_on[j] |= a.qs[b * n_out + j] != F(0);
   }
   std::vector<int64_t> cols, starts, post_b;
+  std::vector<F> posts(n_out, F(0));
   for (int64_t j = 0; j < n_out; ++j) {
     if (!col_on[j]) continue;
     cols.push_back(j);
     starts.push_back(static_cast<int64_t>(post_b.size()));
     for (int64_t b = 0; b < batch; ++b)
-      if (qs[b * n_out + j] != F(0)) post_b.push_back(b);
+      if (a.qs[b * n_out + j] != F(0)) {
+        post_b.push_back(b);
+        posts[j] += a.qs[b * n_out + j];
+      }
   }
   starts.push_back(static_cast<int64_t>(post_b.size()));
 
   std::vector<F> ltp(n_out), ltd(n_out);
   for (int64_t i = 0; i < n_in; ++i) {
-    if (!row_on[i] && !decay) continue;
+    if (!row_on[i] && !every) continue;
     std::fill(ltd.begin(), ltd.end(), F(0));
     std::fill(ltp.begin(), ltp.end(), F(0));
     for (int64_t b = 0; b < batch; ++b) {
-      const F s = ps[b * n_in + i];
+      const F s = a.ps[b * n_in + i];
       if (s == F(0)) continue;
-      const F* xr = qx + b * n_out;
-      for (int64_t j = 0; j < n_out; ++j) ltd[j] += s * xr[j];
+      const F* fr = a.qf + b * n_out;
+      for (int64_t j = 0; j < n_out; ++j) ltd[j] += s * fr[j];
     }
     for (size_t c = 0; c < cols.size(); ++c) {
       const int64_t j = cols[c];
       for (int64_t e = starts[c]; e < starts[c + 1]; ++e) {
         const int64_t b = post_b[e];
-        ltp[j] += (px[b * n_in + i] - rule.x_tar) * qs[b * n_out + j];
+        ltp[j] += a.pf[b * n_in + i] * a.qs[b * n_out + j];
       }
     }
-    TraceRow(power_law, decay, rule, wp + i * n_out, mp + i * n_out, ltp.data(), ltd.data(),
-             n_out);
+    RuleRow(rule, a.w + i * n_out, a.m + i * n_out, ltp.data(), posts.data(), ltd.data(), n_out);
   }
-  if (decay) return ffi::Error::Success();   // every row is done
+  if (every) return;
   // columns of post spikes, in the rows no pre spike touched (there ltd = 0): per column,
-  // its LTP factor for every row (a vector loop), then the column's weights, a constant
-  // stride that the hardware prefetcher follows
+  // its LTP sum for every row (a vector loop), then the column's weights, a constant stride
+  // that the hardware prefetcher follows
   std::vector<F> col_ltp(n_in);
   for (size_t c = 0; c < cols.size(); ++c) {
     const int64_t j = cols[c];
     std::fill(col_ltp.begin(), col_ltp.end(), F(0));
     for (int64_t e = starts[c]; e < starts[c + 1]; ++e) {
       const int64_t b = post_b[e];
-      const F s = qs[b * n_out + j];
-      const F* xr = px + b * n_in;
-      for (int64_t i = 0; i < n_in; ++i) col_ltp[i] += (xr[i] - rule.x_tar) * s;
+      const F s = a.qs[b * n_out + j];
+      const F* fr = a.pf + b * n_in;
+      for (int64_t i = 0; i < n_in; ++i) col_ltp[i] += fr[i] * s;
     }
-    TraceColumn(power_law, rule, wp + j, mp + j, n_out, col_ltp.data(), row_on.data(), n_in);
+    RuleColumn(rule, a.w + j, a.m + j, n_out, col_ltp.data(), posts[j], row_on.data(), n_in);
   }
+}
+
+// The arguments every STDP kernel takes: weights, mask, pre spikes and factor (B, n_in),
+// post spikes and factor (B, n_out), `n_coef` coefficients; the result aliases the weights.
+template <ffi::DataType T>
+const char* Decode(ffi::Buffer<T> w, ffi::Buffer<T> mask, ffi::Buffer<T> pre_s,
+                   ffi::Buffer<T> pre_f, ffi::Buffer<T> post_s, ffi::Buffer<T> post_f,
+                   ffi::Buffer<T> coef, ffi::ResultBuffer<T>& out, size_t n_coef,
+                   StdpArgs<Native<T>>* a) {
+  auto wd = w.dimensions();
+  auto pd = pre_s.dimensions();
+  auto qd = post_s.dimensions();
+  if (wd.size() != 2 || pd.size() != 2 || qd.size() != 2 || pd[1] != wd[0] ||
+      qd[1] != wd[1] || pd[0] != qd[0] || coef.element_count() != n_coef ||
+      mask.element_count() != w.element_count() ||
+      pre_f.element_count() != pre_s.element_count() ||
+      post_f.element_count() != post_s.element_count())
+    return "stdp: shapes";
+  *a = {out->typed_data(), mask.typed_data(), pre_s.typed_data(), pre_f.typed_data(),
+        post_s.typed_data(), post_f.typed_data(), coef.typed_data(), pd[0], wd[0], wd[1]};
+  if (a->w != w.typed_data())
+    std::memcpy(a->w, w.typed_data(), sizeof(Native<T>) * wd[0] * wd[1]);
+  return nullptr;
+}
+
+#define NGC_STDP_ARGS                                                                       \
+  ffi::Buffer<T> w, ffi::Buffer<T> mask, ffi::Buffer<T> pre_s, ffi::Buffer<T> pre_f,        \
+      ffi::Buffer<T> post_s, ffi::Buffer<T> post_f, ffi::Buffer<T> coef,                    \
+      ffi::ResultBuffer<T> out
+
+template <ffi::DataType T>
+ffi::Error TraceStdp(NGC_STDP_ARGS) {
+  using F = Native<T>;
+  StdpArgs<F> a;
+  if (const char* bad = Decode(w, mask, pre_s, pre_f, post_s, post_f, coef, out, 8, &a))
+    return Bad(bad);
+  const F* c = a.coef;
+  const bool power_law = c[7] != F(0), decay = c[6] > F(0);
+  auto run = [&](auto rule) { StdpInPlace(rule, decay, a); };
+  if (power_law && decay) run(TraceRule<F, true, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
+  else if (power_law) run(TraceRule<F, true, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
+  else if (decay) run(TraceRule<F, false, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
+  else run(TraceRule<F, false, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType T>
+ffi::Error ExpStdp(NGC_STDP_ARGS) {
+  using F = Native<T>;
+  StdpArgs<F> a;
+  if (const char* bad = Decode(w, mask, pre_s, pre_f, post_s, post_f, coef, out, 7, &a))
+    return Bad(bad);
+  const F* c = a.coef;
+  const bool decay = c[6] > F(0);
+  if (decay) StdpInPlace(ExpRule<F, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, true, a);
+  else StdpInPlace(ExpRule<F, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, false, a);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType T>
+ffi::Error EventStdp(NGC_STDP_ARGS) {
+  using F = Native<T>;
+  StdpArgs<F> a;
+  if (const char* bad = Decode(w, mask, pre_s, pre_f, post_s, post_f, coef, out, 5, &a))
+    return Bad(bad);
+  const F* c = a.coef;
+  StdpInPlace(EventRule<F>{c[0], c[1], c[2], c[3], c[4]}, false, a);
   return ffi::Error::Success();
 }
 
 }  // namespace
 
 #define NGC_BUF(T) ffi::Buffer<ffi::T>
+
+#define NGC_STDP_BIND(T)                                                                    \
+  ffi::Ffi::Bind().Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>()  \
+      .Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>().Ret<NGC_BUF(T)>()
 
 #define NGC_KERNELS(T, suffix)                                                              \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(                                                            \
@@ -241,11 +341,11 @@ ffi::Error TraceStdp(ffi::Buffer<T> w, ffi::Buffer<T> mask, ffi::Buffer<T> pre_s
       ngc_spike_scatter_##suffix, SpikeScatter<ffi::T>,                                     \
       ffi::Ffi::Bind().Arg<NGC_BUF(T)>().Arg<NGC_BUF(S32)>().Arg<NGC_BUF(T)>()              \
           .Ret<NGC_BUF(T)>());                                                              \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(                                                            \
-      ngc_trace_stdp_##suffix, TraceStdp<ffi::T>,                                           \
-      ffi::Ffi::Bind().Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>()                \
-          .Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>().Arg<NGC_BUF(T)>()          \
-          .Ret<NGC_BUF(T)>());
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(ngc_trace_stdp_##suffix, TraceStdp<ffi::T>,                 \
+                                NGC_STDP_BIND(T));                                          \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(ngc_exp_stdp_##suffix, ExpStdp<ffi::T>, NGC_STDP_BIND(T));  \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(ngc_event_stdp_##suffix, EventStdp<ffi::T>,                 \
+                                NGC_STDP_BIND(T));
 
 NGC_KERNELS(F32, f32)
 NGC_KERNELS(F64, f64)

@@ -106,7 +106,7 @@ def test_trace_stdp_kernel_is_the_dense_rule(dtype, batch, p_pre, p_post, extra)
     with jax.enable_x64(dtype == "float64"):
         args = [jnp.asarray(s[k], dtype) for k in ("weights", "mask", "preSpike", "preTrace",
                                                     "postSpike", "postTrace")]
-        out = jax.jit(native.trace_stdp)(*args, jnp.asarray(coef, dtype))
+        out = jax.jit(lambda *a: native.stdp("trace_stdp", *a))(*args, jnp.asarray(coef, dtype))
         assert out.dtype == dtype
     tol = 1e-12 if dtype == "float64" else 2e-6
     np.testing.assert_allclose(out, expect, rtol=tol, atol=tol)
@@ -115,25 +115,64 @@ def test_trace_stdp_kernel_is_the_dense_rule(dtype, batch, p_pre, p_post, extra)
         np.testing.assert_array_equal(np.asarray(out)[~touched], w.astype(dtype)[~touched])
 
 
-def test_trace_stdp_kernel_is_the_synapse_rule_and_its_xla_twin():
-    rng = np.random.default_rng(7)
-    s = {k: v.astype(np.float32) for k, v in _stdp_case(rng, 3, 0.05, 0.1).items()}
-    p = TraceParams()
-    dense = TraceSTDPSynapse.rule(p, s, None)[0]
-    coef = jnp.asarray([p.A_plus, p.A_minus, p.eta, p.mu, p.pretrace_target, p.w_bound,
-                        p.tau_w, 0.0])
-    kernel = native.trace_stdp(*(s[k] for k in ("weights", "mask", "preSpike", "preTrace",
-                                                "postSpike", "postTrace")), coef)
+KIND_CASES = {
+    "TraceSTDPSynapse": dict(A_plus=0.3, A_minus=0.2, eta=0.5, pretrace_target=0.1),
+    "TraceSTDPSynapse-mu-decay": dict(A_plus=0.3, A_minus=0.2, eta=0.5, mu=0.8, tau_w=40.0),
+    "ExpSTDPSynapse": dict(A_plus=0.3, A_minus=0.2, exp_beta=1.5, eta=0.5, pretrace_target=0.2,
+                           w_bound=1.2),
+    "ExpSTDPSynapse-decay": dict(A_plus=0.3, A_minus=0.2, exp_beta=1.5, eta=0.5, tau_w=30.0),
+    "EventSTDPSynapse": dict(eta=0.4, lmbda=0.05, A_plus=0.9, A_minus=0.6, presyn_win_len=3.0,
+                             w_bound=0.9),
+}
 
-    def rule(mats, pre, post):
-        return TraceSTDPSynapse.rule(p, {**mats, **pre, **post}, None)[0]
 
-    twin = events.event_update(rule, {"weights": s["weights"], "mask": s["mask"]},
-                               {k: s[k] for k in ("preSpike", "preTrace")},
-                               {k: s[k] for k in ("postSpike", "postTrace")},
-                               s["preSpike"], s["postSpike"], 16, 16)["weights"]
-    np.testing.assert_allclose(kernel, dense, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(kernel, twin, rtol=1e-6, atol=1e-7)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("case", list(KIND_CASES))
+def test_stdp_kernels_are_the_synapse_rules_and_their_xla_twins(case, batch, dtype):
+    # the kind's own dense rule, its XLA event path and the kernel called as the kind calls
+    # it (coefficients and factors from native_rule) give the same weights
+    from ngcspec.registry import get_kind
+
+    kind = get_kind(case.split("-")[0])
+    p = kind.Params(shape=[120, 40], **KIND_CASES[case])
+    rng = np.random.default_rng(batch)
+    s = _stdp_case(rng, batch, 0.05, 0.1)
+    lo, hi = kind.bounds(p)
+    s["weights"] = np.clip(s["weights"], lo, hi) * s["mask"]
+    s["pre_tols"] = rng.choice([0.0, 4.0, 8.0, 9.0, 10.0], (batch, 120))
+    with jax.enable_x64(dtype == "float64"):
+        weights = _three_ways(kind, p, {k: jnp.asarray(v, dtype) for k, v in s.items()}, batch)
+    tol = dict(rtol=1e-12, atol=1e-13) if dtype == "float64" else dict(rtol=2e-6, atol=2e-7)
+    dense, twin, kernel = (np.asarray(w) for w in weights)
+    assert dense.dtype == twin.dtype == kernel.dtype == dtype
+    np.testing.assert_allclose(twin, dense, **tol)
+    np.testing.assert_allclose(kernel, dense, **tol)
+    assert np.abs(kernel - s["weights"]).max() > 1e-3                      # it learned
+
+
+def _three_ways(kind, p, s, batch):
+    """New weights by the kind's dense rule, its XLA event path and its native kernel."""
+    from ngcspec.registry import StepContext
+
+    ctx = StepContext(dt=1.0, t=10.0, key=None, batch_size=batch)
+    pre_keys, post_keys, pre_events, post_events = kind.EVENT_SIDES
+    mats = {"weights": s["weights"], "mask": s["mask"]}
+    pre, post = {k: s[k] for k in pre_keys}, {k: s[k] for k in post_keys}
+
+    dense = kind.rule(p, s, ctx)[0]
+
+    def rule(m, a, b):
+        return kind.rule(p, {**m, **a, **b}, ctx)[0]
+
+    twin = events.event_update(rule, mats, pre, post,
+                               None if pre_events is None else pre[pre_events],
+                               post[post_events], 64, 64,
+                               dense=bool(kind.touches_every_weight(p)))["weights"]
+    name, coef, factors = kind.native_rule(p, ctx)
+    kernel = native.stdp(name, s["weights"], s["mask"], *factors(pre, post),
+                         jnp.stack([jnp.asarray(c) for c in coef]))
+    return dense, twin, kernel
 
 
 def test_derivatives_are_those_of_the_product():

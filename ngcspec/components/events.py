@@ -4,10 +4,10 @@ When what enters a synapse is a spike train, most of its rows are idle at any st
 of transmission and of spike-timing plasticity should follow the spikes, not the matrix. This
 module holds the machinery the spike synapses share, and the sparse synapse kinds.
 
-On the CPU, transmission (:func:`event_matmul`, :func:`sparse_transmit`) and trace STDP run
-as native kernels (:mod:`ngcspec.native`), which scan the spikes themselves and need no
-bound. What follows is their XLA twin, which GPUs/TPUs run (and CPUs without a compiler),
-and the event path of the other STDP rules.
+On the CPU, transmission (:func:`event_matmul`, :func:`sparse_transmit`) and the STDP
+updates run as native kernels (:mod:`ngcspec.native`), which scan the spikes themselves and
+need no bound. What follows is their XLA twin, which GPUs/TPUs run (and CPUs without a
+compiler).
 
 **Compaction.** The units that spiked in a step (in any sample of the batch: one list for the
 batch) are found with ``lax.top_k`` over their 0/1 flags, under a static bound ``k``

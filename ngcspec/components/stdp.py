@@ -156,20 +156,21 @@ class _PlasticDense(_DenseBase):
         # copied into them. dWeights is not written: that would cost the whole matrix.
         args = ({"weights": s["weights"], "mask": s["mask"]},
                 {k: s[k] for k in pre_keys}, {k: s[k] for k in post_keys})
-        kernel, coef = cls.native_rule(p)
-        if kernel is None:
-            return twin(*args, coef)
+        kernel, coef, factors = cls.native_rule(p, ctx)
 
         def native_update(mats, pre, post, coef):
-            return {**mats, "weights": kernel(mats, pre, post, coef)}
+            return {**mats, "weights": native.stdp(kernel, mats["weights"], mats["mask"],
+                                                   *factors(pre, post), coef)}
 
+        coef = jnp.stack([jnp.asarray(c) for c in coef])
         return native.on_cpu(native_update, twin, *args, coef, differentiable=False)
 
     @classmethod
-    def native_rule(cls, p) -> tuple:
-        """(kernel, coefficients) of a native CPU kernel doing this rule's event-driven
-        update, ``kernel(mats, pre, post, coef) -> weights``, or (None, None)."""
-        return None, None
+    def native_rule(cls, p, ctx) -> tuple:
+        """The native CPU kernel of this rule's event-driven update (``ngcspec.native.stdp``):
+        its name, its coefficients, and ``factors(pre, post)``, which gives (pre spikes, pre
+        factor, post spikes, post factor) from the evolve-only inputs of EVENT_SIDES."""
+        raise NotImplementedError(f"{cls.__name__} has EVENT_SIDES but no native rule")
 
 
 def _spike_inputs() -> dict:
@@ -179,6 +180,11 @@ def _spike_inputs() -> dict:
         "preTrace": In("shape[0]", "pre-synaptic trace x_pre, (B, n_in)", evolve_only=True),
         "postTrace": In("shape[1]", "post-synaptic trace x_post, (B, n_out)", evolve_only=True),
     }
+
+
+def _trace_factors(pre, post) -> tuple:
+    """The native STDP kernels' factors of the trace rules: spikes and traces."""
+    return pre["preSpike"], pre["preTrace"], post["postSpike"], post["postTrace"]
 
 
 # Appended to each kind's docstring, right after its own deviations.
@@ -201,12 +207,11 @@ _EVENT_DOC = """
     Event-driven (``event_driven: true``): transmission sums the rows of W of the units
     that spiked, and evolve rewrites only the rows of pre-synaptic spikes and the columns of
     post-synaptic spikes, each with the rule above, so the cost follows the spikes (a weight
-    decay tau_w > 0 touches every weight). On the CPU native kernels do it (trace STDP's
-    update included); elsewhere XLA does, and a step with more than ``max_spikes`` spiking
-    units on a side runs dense. The results are the dense path's up to float rounding,
-    with two differences: dWeights is not written (it stays 0; writing it would cost the
-    whole matrix), and reset clips the weights into the rule's bounds (the dense path clips
-    them at the first evolve).
+    decay tau_w > 0 touches every weight). On the CPU native kernels do it; elsewhere XLA
+    does, and a step with more than ``max_spikes`` spiking units on a side runs dense. The
+    results are the dense path's up to float rounding, with two differences: dWeights is
+    not written (it stays 0; writing it would cost the whole matrix), and reset clips the
+    weights into the rule's bounds (the dense path clips them at the first evolve).
 """
 
 
@@ -280,14 +285,10 @@ class TraceSTDPSynapse(_PlasticDense):
     EVENT_SIDES = (("preSpike", "preTrace"), ("postSpike", "postTrace"), "preSpike", "postSpike")
 
     @classmethod
-    def native_rule(cls, p) -> tuple:
-        def kernel(mats, pre, post, coef):
-            return native.trace_stdp(mats["weights"], mats["mask"], pre["preSpike"],
-                                     pre["preTrace"], post["postSpike"], post["postTrace"], coef)
-        coef = jnp.stack([jnp.asarray(v) for v in (
-            p.A_plus, jnp.maximum(p.A_minus, 0.0), p.eta, p.mu, p.pretrace_target, p.w_bound,
-            p.tau_w, float(cls._power_law(p)))])
-        return kernel, coef
+    def native_rule(cls, p, ctx) -> tuple:
+        return "trace_stdp", (p.A_plus, jnp.maximum(p.A_minus, 0.0), p.eta, p.mu,
+                              p.pretrace_target, p.w_bound, p.tau_w,
+                              float(cls._power_law(p))), _trace_factors
 
     @classmethod
     def rule(cls, p, s, ctx) -> tuple:
@@ -356,6 +357,11 @@ class ExpSTDPSynapse(_PlasticDense):
     @classmethod
     def bounds(cls, p) -> tuple:
         return EXP_W_EPS, p.w_bound - EXP_W_EPS
+
+    @classmethod
+    def native_rule(cls, p, ctx) -> tuple:
+        return "exp_stdp", (p.A_plus, jnp.maximum(p.A_minus, 0.0), p.eta, p.exp_beta,
+                            p.pretrace_target, p.w_bound, p.tau_w), _trace_factors
 
     @classmethod
     def rule(cls, p, s, ctx) -> tuple:
@@ -443,12 +449,24 @@ class EventSTDPSynapse(_PlasticDense):
         return False
 
     @classmethod
+    def recent(cls, p, tols, ctx):
+        """1 where the pre-synaptic unit spiked within the window before ``ctx.t``."""
+        window = jnp.maximum(p.presyn_win_len, 2 * TIME_TOL * ctx.dt) - TIME_TOL * ctx.dt
+        return ((tols > 0) & (ctx.t - tols < window)).astype(tols.dtype)
+
+    @classmethod
+    def native_rule(cls, p, ctx) -> tuple:
+        def factors(pre, post):
+            tols, spikes = pre["pre_tols"], post["postSpike"]
+            return (jnp.zeros_like(tols), cls.recent(p, tols, ctx), spikes,
+                    jnp.zeros_like(spikes))
+        return "event_stdp", (p.A_plus, p.A_minus, p.eta, p.lmbda, p.w_bound), factors
+
+    @classmethod
     def rule(cls, p, s, ctx) -> tuple:
         w = s["weights"]
         tols, post = s["pre_tols"], s["postSpike"]
-        age = ctx.t - tols
-        window = jnp.maximum(p.presyn_win_len, 2 * TIME_TOL * ctx.dt) - TIME_TOL * ctx.dt
-        recent = ((tols > 0) & (age < window)).astype(w.dtype)
+        recent = cls.recent(p, tols, ctx).astype(w.dtype)
         n_recent = recent.T @ post                      # post spikes with a recent pre spike
         n_other = (1.0 - recent).T @ post               # post spikes without one
         shrink = (1.0 + p.lmbda) * w
