@@ -285,44 +285,45 @@ const char* Decode(ffi::Buffer<T> w, ffi::Buffer<T> mask, ffi::Buffer<T> pre_s,
       ffi::Buffer<T> post_s, ffi::Buffer<T> post_f, ffi::Buffer<T> coef,                    \
       ffi::ResultBuffer<T> out
 
+#define NGC_STDP_PASS w, mask, pre_s, pre_f, post_s, post_f, coef, out
+
+// Decodes the arguments (n_coef coefficients), then apply(coefficients, arguments).
+template <ffi::DataType T, class Apply>
+ffi::Error RunStdp(size_t n_coef, Apply apply, NGC_STDP_ARGS) {
+  StdpArgs<Native<T>> a;
+  if (const char* bad = Decode(NGC_STDP_PASS, n_coef, &a)) return Bad(bad);
+  apply(a.coef, a);
+  return ffi::Error::Success();
+}
+
 template <ffi::DataType T>
 ffi::Error TraceStdp(NGC_STDP_ARGS) {
   using F = Native<T>;
-  StdpArgs<F> a;
-  if (const char* bad = Decode(w, mask, pre_s, pre_f, post_s, post_f, coef, out, 8, &a))
-    return Bad(bad);
-  const F* c = a.coef;
-  const bool power_law = c[7] != F(0), decay = c[6] > F(0);
-  auto run = [&](auto rule) { StdpInPlace(rule, decay, a); };
-  if (power_law && decay) run(TraceRule<F, true, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
-  else if (power_law) run(TraceRule<F, true, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
-  else if (decay) run(TraceRule<F, false, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
-  else run(TraceRule<F, false, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
-  return ffi::Error::Success();
+  return RunStdp<T>(8, [](const F* c, const StdpArgs<F>& a) {
+    const bool power_law = c[7] != F(0), decay = c[6] > F(0);
+    auto run = [&](auto rule) { StdpInPlace(rule, decay, a); };
+    if (power_law && decay) run(TraceRule<F, true, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
+    else if (power_law) run(TraceRule<F, true, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
+    else if (decay) run(TraceRule<F, false, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
+    else run(TraceRule<F, false, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]});
+  }, NGC_STDP_PASS);
 }
 
 template <ffi::DataType T>
 ffi::Error ExpStdp(NGC_STDP_ARGS) {
   using F = Native<T>;
-  StdpArgs<F> a;
-  if (const char* bad = Decode(w, mask, pre_s, pre_f, post_s, post_f, coef, out, 7, &a))
-    return Bad(bad);
-  const F* c = a.coef;
-  const bool decay = c[6] > F(0);
-  if (decay) StdpInPlace(ExpRule<F, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, true, a);
-  else StdpInPlace(ExpRule<F, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, false, a);
-  return ffi::Error::Success();
+  return RunStdp<T>(7, [](const F* c, const StdpArgs<F>& a) {
+    if (c[6] > F(0)) StdpInPlace(ExpRule<F, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, true, a);
+    else StdpInPlace(ExpRule<F, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, false, a);
+  }, NGC_STDP_PASS);
 }
 
 template <ffi::DataType T>
 ffi::Error EventStdp(NGC_STDP_ARGS) {
   using F = Native<T>;
-  StdpArgs<F> a;
-  if (const char* bad = Decode(w, mask, pre_s, pre_f, post_s, post_f, coef, out, 5, &a))
-    return Bad(bad);
-  const F* c = a.coef;
-  StdpInPlace(EventRule<F>{c[0], c[1], c[2], c[3], c[4]}, false, a);
-  return ffi::Error::Success();
+  return RunStdp<T>(5, [](const F* c, const StdpArgs<F>& a) {
+    StdpInPlace(EventRule<F>{c[0], c[1], c[2], c[3], c[4]}, false, a);
+  }, NGC_STDP_PASS);
 }
 
 }  // namespace
