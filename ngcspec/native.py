@@ -42,8 +42,7 @@ from ngcspec.lazy import jax, jnp, lax
 
 SOURCE = Path(__file__).with_name("native_kernels.cc")
 #: Kernels in SOURCE, each exported as ngc_<name>_f32 and ngc_<name>_f64.
-KERNELS = ("spike_rows", "spike_scatter", "trace_stdp", "exp_stdp", "event_stdp",
-           "counter_uniform")
+KERNELS = ("spike_rows", "spike_scatter", "trace_stdp", "exp_stdp", "event_stdp")
 #: The STDP kernels and the coefficients each reads (in this order).
 STDP_COEFFICIENTS = {
     "trace_stdp": ("A_plus", "max(A_minus, 0)", "eta", "mu", "x_tar", "w_bound", "tau_w",
@@ -244,11 +243,3 @@ def stdp(rule: str, w, mask, pre_spike, pre_factor, post_spike, post_factor, coe
                                    jnp.asarray(coef))]
     return jax.ffi.ffi_call(_target(rule, dt), jax.ShapeDtypeStruct(w.shape, dt),
                             input_output_aliases={0: 0}, vmap_method="sequential")(*args)
-
-
-def counter_uniform(words, shape, dtype):
-    """Uniform numbers of ``shape`` by the kernel, the same bits as
-    :func:`ngcspec.components.spiking.counter_uniform` for the key words ``words`` (2,)."""
-    out = jax.ShapeDtypeStruct(tuple(shape), dtype)
-    return jax.ffi.ffi_call(_target("counter_uniform", dtype), out,
-                            vmap_method="sequential")(words.astype(jnp.uint32))

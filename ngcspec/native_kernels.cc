@@ -87,38 +87,6 @@ ffi::Error SpikeScatter(ffi::Buffer<T> x, ffi::Buffer<ffi::S32> targets,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Counter-based uniform numbers (spiking.counter_uniform): element i of the output is a hash
-// of i keyed by two words, murmur3's 32-bit finaliser applied twice. As a kernel the numbers
-// are computed once and stored; fused by XLA, the hash was recomputed in every consumer.
-
-inline uint32_t Fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85EBCA6Bu;
-  h ^= h >> 13;
-  h *= 0xC2B2AE35u;
-  return h ^ (h >> 16);
-}
-
-inline void UniformFrom(uint32_t h, float* out) { *out = static_cast<float>(h >> 8) * (1.0f / (1 << 24)); }
-inline void UniformFrom(uint32_t h, double* out) {
-  const uint32_t low = Fmix32(h + 0x6A09E667u) >> 11;
-  *out = (static_cast<double>(h) * 2097152.0 + static_cast<double>(low)) * 0x1p-53;
-}
-
-template <ffi::DataType T>
-ffi::Error CounterUniform(ffi::Buffer<ffi::U32> words, ffi::ResultBuffer<T> out) {
-  if (words.element_count() != 2) return Bad("counter_uniform: two key words");
-  const uint32_t w0 = words.typed_data()[0], w1 = words.typed_data()[1];
-  Native<T>* op = out->typed_data();
-  const int64_t n = static_cast<int64_t>(out->element_count());
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t h = Fmix32(Fmix32(static_cast<uint32_t>(i) * 0x9E3779B9u + w0) ^ w1);
-    UniformFrom(h, op + i);
-  }
-  return ffi::Error::Success();
-}
-
-// ---------------------------------------------------------------------------------------------
 // STDP in place. The rules here change W[i, j] only where pre-synaptic unit i or
 // post-synaptic unit j spiked (in some sample), unless a decay touches every weight; the
 // kernel rewrites those rows and columns and leaves the rest. Per weight a rule reads
@@ -378,9 +346,7 @@ ffi::Error EventStdp(NGC_STDP_ARGS) {
                                 NGC_STDP_BIND(T));                                          \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(ngc_exp_stdp_##suffix, ExpStdp<ffi::T>, NGC_STDP_BIND(T));  \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(ngc_event_stdp_##suffix, EventStdp<ffi::T>,                 \
-                                NGC_STDP_BIND(T));                                          \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(ngc_counter_uniform_##suffix, CounterUniform<ffi::T>,       \
-                                ffi::Ffi::Bind().Arg<NGC_BUF(U32)>().Ret<NGC_BUF(T)>());
+                                NGC_STDP_BIND(T));
 
 NGC_KERNELS(F32, f32)
 NGC_KERNELS(F64, f64)

@@ -272,20 +272,3 @@ phases:
     cpu = fn.lower(*args).as_text()
     for kernel in ("ngc_spike_rows_f32", "ngc_spike_scatter_f32", "ngc_trace_stdp_f32"):
         assert kernel in cpu, kernel
-
-
-@pytest.mark.parametrize("dtype,shape", [("float32", (16, 784)), ("float32", (3, 5, 5, 2)),
-                                         ("float64", (7, 33))])
-def test_counter_uniform_kernel_gives_the_bits_of_its_twin(dtype, shape):
-    from ngcspec.components.spiking import counter_uniform, counter_uniform_xla
-
-    with jax.enable_x64(dtype == "float64"):
-        for seed in range(3):
-            key = jax.random.PRNGKey(seed)
-            words = jax.random.bits(key, (2,), jnp.uint32)
-            kernel = jax.jit(lambda k: counter_uniform(k, shape, dtype))(key)
-            twin = counter_uniform_xla(words, shape, dtype)
-            assert kernel.dtype == dtype and kernel.shape == shape
-            np.testing.assert_array_equal(kernel, twin)
-    assert "ngc_counter_uniform_f32" in jax.jit(
-        lambda k: counter_uniform(k, (4,), "float32")).lower(jax.random.PRNGKey(0)).as_text()

@@ -26,13 +26,11 @@ step in the same ``repeat`` block.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from ngcspec import native
 from ngcspec.components.integrators import integrate
 from ngcspec.components.population import ImageShape, Population, image_shape_field, unit_shape
 from ngcspec.lazy import jnp, random
@@ -86,17 +84,6 @@ def counter_uniform(key, shape, dtype):
     random bits, float64 ones 53.
     """
     words = random.bits(key, (2,), jnp.uint32)
-    if jnp.dtype(dtype).name not in ("float32", "float64"):       # the kernel's two types
-        return counter_uniform_xla(words, shape, dtype)
-    return native.on_cpu(functools.partial(native.counter_uniform, shape=shape, dtype=dtype),
-                         functools.partial(counter_uniform_xla, shape=shape, dtype=dtype),
-                         words, differentiable=False)
-
-
-def counter_uniform_xla(words, shape, dtype):
-    """:func:`counter_uniform` from its two key words, in XLA operations (the native CPU
-    kernel computes the same bits once and stores them; fused by XLA the hash is recomputed
-    in each consumer: the spikes, a counter, each reduction of keep_one)."""
     index = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
     h = _fmix32(index * jnp.uint32(0x9E3779B9) + words[0])
     h = _fmix32(h ^ words[1])
