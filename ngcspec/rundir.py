@@ -87,6 +87,8 @@ def _versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     out["native_kernels"] = native.status(load=False)
+    if hasattr(os, "sched_getaffinity"):
+        out["cpus"] = len(os.sched_getaffinity(0))      # the cores this process ran on
     return out
 
 

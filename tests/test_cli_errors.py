@@ -418,3 +418,15 @@ def test_set_errors_point_at_the_command_line(tmp_path):
     with pytest.raises(CircuitError) as exc:
         resolve_file(ok, overrides={"W1..eta": 1})
     assert exc.value.problems[0].file == "<command line>"
+
+
+def test_run_on_fewer_cpus(tmp_path):
+    ok = _valid_circuit(tmp_path)
+    proc = _ngc("run", str(ok), "--cpus", "0", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert proc.returncode == 2 and TRACEBACK not in proc.stderr + proc.stdout
+    assert "--cpus must be between 1 and" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+    proc = _ngc("run", str(ok), "--cpus", "1", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (summary,) = (tmp_path / "runs").glob("*/*/summary.json")
+    assert json.loads(summary.read_text())["versions"]["cpus"] == 1
