@@ -19,9 +19,9 @@ under a temporary name and renamed into place, so concurrent builds never see ha
 ``NGCSPEC_NATIVE=off`` (or ``0``) turns the kernels off; :func:`status` says whether they
 are in use and, if not, why.
 
-Derivatives: the kernels are wrapped in ``custom_jvp`` rules that take the tangent of the
-XLA twin, so ``jax.grad`` and ``jax.jvp`` through an event-driven synapse work as on the
-dense path.
+Derivatives: the transmission kernels are wrapped in ``custom_jvp`` rules that take the
+tangent of the XLA twin, so ``jax.grad`` and ``jax.jvp`` through an event-driven synapse work
+as on the dense path; the STDP kernels (evolve) are not differentiated.
 """
 
 from __future__ import annotations
@@ -119,9 +119,11 @@ def _cpu_identity() -> str:
 
 
 def _cache_dirs() -> list[Path]:
+    """Where the library is cached: the user's cache, else a per-user temporary folder."""
     base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+    user = os.getuid() if hasattr(os, "getuid") else 0
     return [Path(base) / "ngcspec" / "native",
-            Path(tempfile.gettempdir()) / f"ngcspec-native-{os.getuid() if hasattr(os, 'getuid') else 0}"]
+            Path(tempfile.gettempdir()) / f"ngcspec-native-{user}"]
 
 
 @functools.cache

@@ -313,8 +313,10 @@ template <ffi::DataType T>
 ffi::Error ExpStdp(NGC_STDP_ARGS) {
   using F = Native<T>;
   return RunStdp<T>(7, [](const F* c, const StdpArgs<F>& a) {
-    if (c[6] > F(0)) StdpInPlace(ExpRule<F, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, true, a);
-    else StdpInPlace(ExpRule<F, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, false, a);
+    if (c[6] > F(0))
+      StdpInPlace(ExpRule<F, true>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, true, a);
+    else
+      StdpInPlace(ExpRule<F, false>{c[0], c[1], c[2], c[3], c[4], c[5], c[6]}, false, a);
   }, NGC_STDP_PASS);
 }
 

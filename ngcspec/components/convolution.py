@@ -508,7 +508,8 @@ _STDP_EQUATIONS = """
     No bias (biases stay zeros).
 """
 
-_STDP_DEVIATIONS = _CONV_DEVIATIONS + """    - The kernel update is the vector-Jacobian product of the forward operator (jax.vjp);
+_STDP_DEVIATIONS = _CONV_DEVIATIONS + """\
+    - The kernel update is the vector-Jacobian product of the forward operator (jax.vjp);
       ngc-learn builds it by hand (rot180, custom padding).
     - dInputs (ngc-learn's ``backtransmit``) is written by evolve, with the kernel before
       the update.

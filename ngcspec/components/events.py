@@ -290,8 +290,8 @@ def dense_from_lists(targets, weights, n_out: int):
 
 def sparse_transmit(x, targets, weights, n_out: int, k: int):
     """``x @ W`` for connection lists: each nonzero input scatter-adds its row of ``weights``
-    times its value into its ``targets``. On the CPU a native kernel does it (:mod:`ngcspec.native`),
-    elsewhere :func:`sparse_transmit_xla` with the bound ``k``."""
+    times its value into its ``targets``. On the CPU a native kernel does it
+    (:mod:`ngcspec.native`), elsewhere :func:`sparse_transmit_xla` with the bound ``k``."""
     x = x.astype(weights.dtype)
     return native.on_cpu(functools.partial(native.spike_scatter, n_out=n_out),
                          functools.partial(sparse_transmit_xla, n_out=n_out, k=k),
