@@ -157,7 +157,9 @@ def _print_small_finals(result, resolved, limit: int = 32) -> None:
         for (comp, part), mode in phase.record.items():
             v = result.records.get(f"{ph}/{comp}.{part}")
             if mode == "final" and v is not None and np.size(v) <= limit:
-                arr = np.array2string(np.asarray(v), precision=4, suppress_small=True)
+                # axes of length 1 (a batch of one, one channel) only add brackets
+                arr = np.array2string(np.squeeze(np.asarray(v)), precision=4,
+                                      suppress_small=True)
                 out.print(f"{ph}/{comp}.{part} {tuple(np.shape(v))}:\n{arr}", markup=False)
 
 

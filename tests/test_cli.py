@@ -78,3 +78,14 @@ def test_data_lists_the_shipped_sets():
     res = runner.invoke(app, ["data"], terminal_width=200)
     assert res.exit_code == 0
     assert "digits" in res.output and "diabetes" in res.output
+
+
+def test_run_prints_small_final_records_without_unit_axes(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "circuits" / "conv_stdp_pairing.yaml"
+    res = runner.invoke(app, ["run", str(example), "--out", str(tmp_path), "--no-progress"],
+                        terminal_width=200)
+    assert res.exit_code == 0, res.output
+    # a (3, 3, 1, 1) kernel shows as its 3 x 3 taps (the window of tap (0, 0): lag +20 ms)
+    assert "run/K_conv.weights (3, 3, 1, 1):\n[[0.5014 0.5037 0.5061]" in res.output
