@@ -188,9 +188,13 @@ def _build(cxx: str, include: str, folder: Path, path: Path) -> None:
 # Calling the kernels
 
 def _target(kernel: str, dtype) -> str:
+    """The FFI target of ``kernel`` for ``dtype``, the library loaded and registered."""
     suffix = {"float32": "f32", "float64": "f64"}.get(jnp.dtype(dtype).name)
     if suffix is None:
         raise TypeError(f"native kernels take float32 or float64, not {jnp.dtype(dtype)}")
+    lib = _library()
+    if isinstance(lib, NativeUnavailable):
+        raise lib
     return f"ngc_{kernel}_{suffix}"
 
 

@@ -32,6 +32,18 @@ def test_the_library_builds_loads_and_is_used():
     assert "ngc_spike_rows_f32" in hlo
 
 
+def test_a_kernel_called_first_in_a_process_loads_the_library():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from ngcspec import native; "
+            "print(native.spike_rows(np.ones((1, 3), np.float32), np.ones((3, 2), np.float32)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[[3.", "3.]]"]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch,p", [(1, 0.02), (4, 0.1), (2, 0.9)])
 def test_spike_rows_is_the_product(dtype, batch, p):
@@ -272,3 +284,40 @@ phases:
     cpu = fn.lower(*args).as_text()
     for kernel in ("ngc_spike_rows_f32", "ngc_spike_scatter_f32", "ngc_trace_stdp_f32"):
         assert kernel in cpu, kernel
+
+
+# ---------------------------------------------------------------------------------------------
+# Random shapes, densities and parameters (hypothesis): kernels against their twins
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_cases_match_the_dense_rules_and_products(data):
+    # a few sizes (each new shape compiles the twins), every density and rule
+    from ngcspec.registry import get_kind
+
+    batch = data.draw(st.sampled_from([1, 3]), label="batch")
+    n_in = data.draw(st.sampled_from([1, 7, 24]), label="n_in")
+    n_out = data.draw(st.sampled_from([1, 5]), label="n_out")
+    p_pre, p_post = (data.draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]), label=k)
+                     for k in ("p_pre", "p_post"))
+    case = data.draw(st.sampled_from(list(KIND_CASES)), label="case")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+
+    kind = get_kind(case.split("-")[0])
+    p = kind.Params(shape=[n_in, n_out], **KIND_CASES[case])
+    s = _stdp_case(rng, batch, p_pre, p_post, n_in=n_in, n_out=n_out)
+    lo, hi = kind.bounds(p)
+    s["weights"] = np.clip(s["weights"], lo, hi) * s["mask"]
+    s["pre_tols"] = rng.choice([0.0, 4.0, 8.0, 9.0, 10.0], (batch, n_in))
+    dense, twin, kernel = (np.asarray(w) for w in _three_ways(
+        kind, p, {k: jnp.asarray(v, "float32") for k, v in s.items()}, batch))
+    np.testing.assert_allclose(kernel, dense, rtol=2e-6, atol=2e-7)
+    np.testing.assert_allclose(kernel, twin, rtol=2e-6, atol=2e-7)
+
+    x = sparse(rng, (batch, n_in), p_pre, graded=True).astype(np.float32)
+    w = s["weights"].astype(np.float32)
+    np.testing.assert_allclose(native.spike_rows(x, w), x @ w, rtol=1e-5, atol=1e-5)
