@@ -253,17 +253,13 @@ def test_a_failed_build_is_reported_and_leaves_no_file(tmp_path, monkeypatch):
         native._load()
 
 
-def test_whole_spiking_programs_lower_for_gpus_without_the_kernels():
-    # event-driven STDP and connection lists in one circuit: lowered for CUDA (no GPU needed),
-    # the program must hold the XLA twins only; lowered for the CPU, the kernels
-    import ngcspec
-
-    text = """
+EVENT_CIRCUIT = """
 ngcspec: 1
-name: gpu-lowering
+name: event-lowering
 components:
   inp: {kind: PoissonCell, n_units: 40, target_freq: 200.0}
-  W: {kind: TraceSTDPSynapse, shape: [40, 6], A_plus: 0.01, A_minus: 0.01, event_driven: true}
+  W: {kind: TraceSTDPSynapse, shape: [40, 6], A_plus: 0.01, A_minus: 0.01, event_driven: true,
+      resist_scale: 20.0}
   S: {kind: SparseSynapse, shape: [40, 6], p_conn: 0.3}
   out: {kind: LIFCell, n_units: 6, tau_m: 10.0}
   tr0: {kind: VarTrace, n_units: 40, tau_tr: 20.0, a_delta: 0.0}
@@ -273,17 +269,40 @@ wires: [inp.outputs ~> W.inputs, inp.outputs ~> S.inputs, W.outputs -> out.j,
         inp.outputs -> W.preSpike, out.s -> W.postSpike, tr0.outputs -> W.preTrace,
         tr1.outputs -> W.postTrace]
 phases:
-  run: {clamps: {inp.inputs: 1.0}, schedule: [reset, {repeat: 5, do: [advance, {evolve: [W]}]}]}
+  run: {clamps: {inp.inputs: 1.0}, schedule: [reset, {repeat: 30, do: [advance, {evolve: [W]}]}]}
 """
-    circuit = ngcspec.load(text)
+
+
+def _event_program():
+    """The epoch program of EVENT_CIRCUIT and its arguments."""
+    import ngcspec
+
+    circuit = ngcspec.load(EVENT_CIRCUIT)
     phase = circuit.program.phase("run")
     fn = phase.jitted(check="off")
-    args = (circuit.params, circuit.init_state(), phase.device_data(), 0, 0)
+    return fn, (circuit.params, circuit.init_state(), phase.device_data(), 0, 0)
+
+
+def test_whole_spiking_programs_lower_for_gpus_without_the_kernels():
+    # event-driven STDP and connection lists in one circuit: lowered for CUDA (no GPU needed),
+    # the program must hold the XLA twins only; lowered for the CPU, the kernels
+    fn, args = _event_program()
     gpu = jax.export.export(fn, platforms=["cuda"])(*args).mlir_module()
     assert "custom_call" not in gpu
     cpu = fn.lower(*args).as_text()
     for kernel in ("ngc_spike_rows_f32", "ngc_spike_scatter_f32", "ngc_trace_stdp_f32"):
         assert kernel in cpu, kernel
+
+
+def test_a_rule_without_a_kernel_runs_its_xla_event_path(monkeypatch):
+    fn, args = _event_program()
+    with_kernel = np.asarray(fn(*args)[0]["W"]["weights"])
+    monkeypatch.setattr(TraceSTDPSynapse, "native_rule", classmethod(lambda cls, p, ctx: None))
+    fn, args = _event_program()
+    cpu = fn.lower(*args).as_text()
+    assert "ngc_spike_rows_f32" in cpu and "ngc_trace_stdp" not in cpu
+    np.testing.assert_allclose(fn(*args)[0]["W"]["weights"], with_kernel, rtol=1e-5, atol=1e-6)
+    assert np.abs(with_kernel - np.asarray(args[1]["W"]["weights"])).max() > 1e-3   # learned
 
 
 # ---------------------------------------------------------------------------------------------

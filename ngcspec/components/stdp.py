@@ -156,7 +156,10 @@ class _PlasticDense(_DenseBase):
         # copied into them. dWeights is not written: that would cost the whole matrix.
         args = ({"weights": s["weights"], "mask": s["mask"]},
                 {k: s[k] for k in pre_keys}, {k: s[k] for k in post_keys})
-        kernel, coef, factors = cls.native_rule(p, ctx)
+        native_rule = cls.native_rule(p, ctx)
+        if native_rule is None:
+            return twin(*args, None)
+        kernel, coef, factors = native_rule
 
         def native_update(mats, pre, post, coef):
             return {**mats, "weights": native.stdp(kernel, mats["weights"], mats["mask"],
@@ -166,11 +169,12 @@ class _PlasticDense(_DenseBase):
         return native.on_cpu(native_update, twin, *args, coef, differentiable=False)
 
     @classmethod
-    def native_rule(cls, p, ctx) -> tuple:
+    def native_rule(cls, p, ctx) -> tuple | None:
         """The native CPU kernel of this rule's event-driven update (``ngcspec.native.stdp``):
         its name, its coefficients, and ``factors(pre, post)``, which gives (pre spikes, pre
-        factor, post spikes, post factor) from the evolve-only inputs of EVENT_SIDES."""
-        raise NotImplementedError(f"{cls.__name__} has EVENT_SIDES but no native rule")
+        factor, post spikes, post factor) from the evolve-only inputs of EVENT_SIDES; None
+        when the rule has no kernel (its XLA event path then runs everywhere)."""
+        return None
 
 
 def _spike_inputs() -> dict:
