@@ -32,7 +32,6 @@ Runs unchanged on CPU or GPU: JAX picks the backend.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -40,7 +39,6 @@ import statistics
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -190,7 +188,6 @@ def timed(fn, *args):
 
 def epoch_program(circuit, state, data, idx):
     """The phase's jitted epoch function and its arguments (no shuffle, seed 0, epoch 0)."""
-    import jax
     pp = circuit.program.phase("train")
     params = circuit.params
     # what Circuit.run calls: the batch-level finite check when the file asks for one

@@ -16,8 +16,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from ngcspec.compiler import PhaseProgram, Program, precision
-from ngcspec.errors import CircuitError, Problem, RunError, suggest
-from ngcspec.lazy import jax, jnp, random
+from ngcspec.errors import RunError, suggest
+from ngcspec.lazy import jax, jnp
 from ngcspec.params import numeric_leaves
 from ngcspec.resolve import Resolved, resolve_file
 

@@ -1,7 +1,6 @@
 """Run directories: written atomically by `ngc run`, read back by `ngcspec.load_run`."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -175,7 +175,7 @@ class _ConvBase(Component):
     @classmethod
     def check(cls, p) -> list[tuple[str, str]]:
         kh, kw, c_in, c_out = (int(v) for v in p.shape)
-        (h, w), (sh, sw) = pair(p.x_shape), pair(p.stride)
+        h, w = pair(p.x_shape)
         out = []
         if not cls.transposed and p.padding == "VALID" and (kh > h or kw > w):
             out.append(("shape", f"a {kh}x{kw} kernel does not fit the {h}x{w} input image "
@@ -522,28 +522,28 @@ _STDP_DEVIATIONS = _CONV_DEVIATIONS + """\
 """
 
 
-@register
-class TraceSTDPConvSynapse(_TraceSTDPConvBase):
-    __doc__ = """A convolutional synaptic cable whose kernel learns by trace-based STDP.
+def _stdp_doc(title: str, op: str, base: str) -> str:
+    """The docstring of a trace-STDP convolutional kind whose operator is ``op``."""
+    return f"""{title}
 
-    advance:  outputs = conv(inputs, K) * resist_scale,   pre_out = conv^T(post_in)
-    """ + _STDP_EQUATIONS + """
-    Compartments: those of ConvSynapse (biases stay zeros); evolve-only inputs preSpike,
+    advance:  outputs = {op}(inputs, K) * resist_scale,   pre_out = {op}^T(post_in)
+    """ + _STDP_EQUATIONS + f"""
+    Compartments: those of {base} (biases stay zeros); evolve-only inputs preSpike,
     preTrace (B, H, W, C_in) and postSpike, postTrace (B, H_out, W_out, C_out); dInputs
     (B, H, W, C_in); dWeights (k_h, k_w, C_in, C_out), the last update (zeroed by reset).
     """ + _STDP_DEVIATIONS
+
+
+@register
+class TraceSTDPConvSynapse(_TraceSTDPConvBase):
+    __doc__ = _stdp_doc("A convolutional synaptic cable whose kernel learns by trace-based "
+                        "STDP.", "conv", "ConvSynapse")
 
 
 @register
 class TraceSTDPDeconvSynapse(_TraceSTDPConvBase):
-    __doc__ = """A deconvolutional synaptic cable whose kernel learns by trace-based STDP.
-
-    advance:  outputs = deconv(inputs, K) * resist_scale, pre_out = deconv^T(post_in)
-    """ + _STDP_EQUATIONS + """
-    Compartments: those of DeconvSynapse (biases stay zeros); evolve-only inputs preSpike,
-    preTrace (B, H, W, C_in) and postSpike, postTrace (B, H_out, W_out, C_out); dInputs
-    (B, H, W, C_in); dWeights (k_h, k_w, C_in, C_out), the last update (zeroed by reset).
-    """ + _STDP_DEVIATIONS
+    __doc__ = _stdp_doc("A deconvolutional synaptic cable whose kernel learns by trace-based "
+                        "STDP.", "deconv", "DeconvSynapse")
 
     transposed = True
 
