@@ -10,6 +10,9 @@ on 2 cores). The input is a fixed random intensity pattern of mean 0.125 (MNIST'
 Rows: the dense path and the event-driven one (``event_driven: true``) with the native CPU
 kernels (``event``) and with their XLA twins (``event-xla``: ``NGCSPEC_NATIVE=off``, the
 path GPUs run), batch 1 and 16.
+It also splits each path's step into a fixed part and a part per sample (t(b) = fixed + b x
+per-sample, from the two batch sizes; batch 16 gives 8x the samples/s of batch 1 only where
+fixed >= 14 x per-sample) and times the STDP kernel's work on batch-16 spikes alone.
 Each configuration is one compiled epoch of ``steps`` steps (one batch); ``compile`` is the
 first call minus a steady one, ``steady`` the best of ``repeats`` calls (medians are printed
 too); configurations are interleaved so a shared machine's noise hits all alike.
@@ -129,6 +132,66 @@ def call(entry):
     return time.perf_counter() - t, out
 
 
+def fixed_and_per_sample(row1: dict, row16: dict) -> dict:
+    """Split a step's time into a fixed part and a part per sample: t(b) = fixed + b x per_sample.
+
+    Batching only amortises the fixed part, so t(1)/t(16) x 16 >= 8 needs fixed >= 14 x per_sample,
+    i.e. at least 14/15 = 93% of the batch-1 step fixed.
+    """
+    t1, t16 = 1e6 / row1["steps_per_s"], 1e6 / row16["steps_per_s"]
+    per_sample = (t16 - t1) / 15
+    fixed = t1 - per_sample
+    return {"fixed_us": fixed, "per_sample_us": per_sample, "fixed_share_b1": fixed / t1}
+
+
+def cache_lines(row: dict, n_in: int = 784, n_out: int = 400, line_floats: int = 16) -> float:
+    """64-byte lines of float32 W the STDP update reads and writes per sample and step: a row
+    of W (n_out floats) per pre spike, a column (one line per row) per post spike."""
+    return (row["pre_spikes_per_step"] * -(-n_out // line_floats)
+            + row["post_spikes_per_step"] * n_in)
+
+
+def plasticity_cost_us(batch: int = 16, steps: int = 1000, repeats: int = 5) -> float | None:
+    """µs per step that the trace STDP kernel spends on the spikes of ``batch`` samples at this
+    circuit's rates (6.4 pre and 1 post spike per sample and step, random traces): a scan of
+    ``steps`` evolves on random spikes minus the same scan with none (which leaves the loop,
+    the slicing of the inputs and the flag scans). None without the native kernels."""
+    import jax
+    import jax.numpy as jnp
+
+    from ngcspec import native
+    if not native.available():
+        return None
+    coef = (0.01, 1e-4, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0)   # A+, A-, eta, mu, x_tar, bound, tau_w, power
+    rng = np.random.default_rng(1)
+    w = jnp.asarray(rng.uniform(0, 0.3, (784, 400)), jnp.float32)
+    mask = jnp.ones_like(w)
+
+    def epoch(w, mask, xs):   # mask an argument: as a constant it would be rebuilt every step
+        def step(w, x):
+            return native.stdp("trace_stdp", w, mask, *x, coef), None
+        return jax.lax.scan(step, w, xs)[0]
+
+    fn = jax.jit(epoch)
+    best = {}
+    for rate in (1.0, 0.0):
+        shape_in, shape_out = (steps, batch, 784), (steps, batch, 400)
+        xs = tuple(jnp.asarray(a, jnp.float32) for a in (
+            rng.random(shape_in) < rate * 6.4 / 784, rng.random(shape_in),
+            rng.random(shape_out) < rate / 400, rng.random(shape_out)))
+        jax.block_until_ready(fn(w, mask, xs))
+        best[rate] = min(_timed(fn, w, mask, xs) for _ in range(repeats))
+    return (best[1.0] - best[0.0]) / steps * 1e6
+
+
+def _timed(fn, *args) -> float:
+    import jax
+
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats")
@@ -188,11 +251,26 @@ def main(argv=None) -> int:
         print(f"{path}: batch 16 gives {ratio:.1f}x the samples/s of batch 1")
     best = {b: max(by[p, b]["samples_per_s"] for p in PATHS) for b in (1, 16)}
     print(f"best batch 16 / best batch 1: {best[16] / best[1]:.1f}x")
+    print("step = fixed + batch x per-sample (from the two batch sizes); the batch-16 ratio "
+          "reaches 8x only where fixed >= 14 x per-sample:")
+    for path in PATHS:
+        split = fixed_and_per_sample(by[path, 1], by[path, 16])
+        print(f"  {path:9s} fixed {split['fixed_us']:6.2f} us, per sample {split['per_sample_us']:6.2f} us"
+              f" ({split['fixed_share_b1']:.0%} of batch 1 is fixed; 8x needs >= 93%)")
+        by[path, 16].update(split)
+    print(f"plasticity alone touches {cache_lines(by['event', 1]):.0f} cache lines of W per sample "
+          "and step (rows of pre spikes, columns of post spikes)")
+    kernel_us = plasticity_cost_us(16) if args.kind == "trace" else None
+    if kernel_us is not None:
+        budget = 2e6 / by["event", 1]["steps_per_s"]
+        print(f"batch 16: the STDP kernel's work on the spikes alone takes {kernel_us:.1f} us a step; "
+              f"8x the event path's batch-1 rate leaves {budget:.1f} us for the whole step")
     for b in (1, 16):
         print(f"batch {b}: event vs dense {by['event', b]['steps_per_s'] / by['dense', b]['steps_per_s']:.1f}x, "
               f"native vs XLA event path {by['event', b]['steps_per_s'] / by['event-xla', b]['steps_per_s']:.1f}x")
     result = {"versions": versions(), "kind": KINDS[args.kind][0],
-              "check_finite": args.check_finite, "rows": rows}
+              "check_finite": args.check_finite, "rows": rows,
+              "stdp_kernel_spike_work_b16_us": kernel_us}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
