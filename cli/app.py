@@ -318,6 +318,20 @@ def _out_of_memory(exc: BaseException) -> bool:
         or "out of memory" in text
 
 
+def _register_subcommands() -> None:
+    """Import every other module of this package: each adds its commands to ``app``.
+
+    A command family lives in its own module (``cli/plot.py``, ``cli/sweep.py``, ...) that
+    imports ``app`` from here and decorates its functions; heavy imports stay inside them."""
+    import importlib
+    import pkgutil
+
+    package = __name__.rpartition(".")[0]
+    for info in pkgutil.iter_modules(sys.modules[package].__path__):
+        if info.name not in ("app", "__main__"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
 def main() -> None:
     """Entry point of ``ngc``: exit 0 (success), 1 (a user error, printed without a
     traceback), 2 (bad command-line usage), 3 (a bug in ngcspec), 130 (interrupted)."""
@@ -344,6 +358,8 @@ def main() -> None:
     # without standalone mode, click returns the code of a typer.Exit instead of exiting
     sys.exit(rc if isinstance(rc, int) else 0)
 
+
+_register_subcommands()   # at the end: the command modules import `app` from here
 
 if __name__ == "__main__":
     main()
