@@ -197,7 +197,11 @@ def _absolute(path: PathLike, base_dir: PathLike | None) -> Path:
     p = Path(path).expanduser()
     if not p.is_absolute():
         p = Path(base_dir or Path.cwd()) / p
-    return p.resolve()
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError) as err:   # a symlink loop (RuntimeError before 3.13)
+        raise DataError(f"cannot follow the path {p}: {err}",
+                        hint="a symbolic link points back at itself; fix or remove it") from None
 
 
 def resolve_path(path: PathLike, base_dir: PathLike | None = None) -> Path:

@@ -107,6 +107,7 @@ class Resolved:
     order: tuple[str, ...]
     phases: dict[str, ResolvedPhase]
     raw: Any                                # the file's data after overrides (for the run record)
+    files: tuple[tuple[str, Path], ...] = ()  # every user file read: (name as written, absolute path)
 
     @property
     def dtype(self) -> str:
@@ -439,6 +440,7 @@ class _Resolver:
         self.problems: list[Problem] = []
         self.data = src.data
         self.overridden: dict[tuple, str] = {}   # path in the file -> the --set that changed it
+        self.files: dict[str, Path] = {}         # user files read, as written -> absolute path
 
     def fail(self, path, message, hint="", key=False, within=""):
         self.problems.append(self.src.problem(tuple(path), message, hint, key=key, within=within))
@@ -509,7 +511,8 @@ class _Resolver:
         if self.problems:
             raise self.error()
         return Resolved(spec=spec, file=self.src.file, base_dir=self.base, components=comps,
-                        wires=tuple(wires), order=tuple(order), phases=phases, raw=self.data)
+                        wires=tuple(wires), order=tuple(order), phases=phases, raw=self.data,
+                        files=tuple(self.files.items()))
 
     def check_nan(self, node, path, reported=None) -> None:
         """NaN is never a meaningful value in a circuit file (it would poison the state)."""
@@ -592,6 +595,7 @@ class _Resolver:
         fname = ref.file if isinstance(ref, FileClamp) else ref.stimulus
         try:
             arr = datamod.load_array(fname, ref.key, base_dir=self.base)
+            self.files[fname] = datamod.resolve_path(fname, self.base)
         except NgcspecError as exc:
             self.fail(path, getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
             return None
@@ -606,6 +610,18 @@ class _Resolver:
             return None
         return arr
 
+    def inline_array(self, path: tuple, value: list) -> np.ndarray | None:
+        """Numbers written in the file as a nested list (``init: {weights: [[...]]}``)."""
+        arr = _numeric_list(value)
+        if arr is None or arr.dtype.kind not in "biuf":
+            self.fail(path, "an inline value must be a rectangular nested list of numbers",
+                      "every row needs the same length; give larger arrays as {file: ...}")
+            return None
+        if not np.all(np.isfinite(arr)):
+            self.fail(path, "an inline value must hold finite numbers (no .inf or .nan)")
+            return None
+        return arr
+
     def initial_values(self, path, kind, init: dict, shapes: dict) -> dict[str, np.ndarray]:
         out = {}
         for cname, ref in init.items():
@@ -614,11 +630,12 @@ class _Resolver:
                 self.fail(p, f"{kind.kind} has no compartment '{cname}'",
                           suggest(cname, kind.compartments), key=True)
                 continue
-            arr = self.load_array(p, ref)
+            arr = self.inline_array(p, ref) if isinstance(ref, list) else self.load_array(p, ref)
             if arr is None:
                 continue
             if tuple(arr.shape) != tuple(shapes[cname]):
-                self.fail(p, f"{ref.file} has shape {tuple(arr.shape)}, compartment '{cname}' "
+                what = "the list" if isinstance(ref, list) else ref.file
+                self.fail(p, f"{what} has shape {tuple(arr.shape)}, compartment '{cname}' "
                           f"needs {tuple(shapes[cname])}" +
                           (" (per sample, without the batch axis)" if kind.compartments[cname].batched else ""))
                 continue
@@ -833,11 +850,25 @@ class _Resolver:
             rpath = path + ("record",) if ph.record is not None else ("run", "record")
             for ref, mode in rec_spec.items():
                 r = self.ref(rpath + (ref,), ref, comps)
-                if r is not None:
+                if r is not None and self.record_mode(rpath + (ref,), r, mode, comps, sched):
                     record[r] = mode
             out[pname] = ResolvedPhase(pname, rdata, tuple(clamps), sched, metrics, record,
                                        ph.every, ph.batches, ph.batch_size)
         return out
+
+    def record_mode(self, path, ref, mode, comps, sched) -> bool:
+        """Whether ``mode`` can record ``ref`` (see ngcspec.monitors); reports why not."""
+        name, part = ref
+        if mode in ("spike_times", "rate") and not comps[name].kind.compartments[part].batched:
+            self.fail(path, f"'{mode}' records one value per sample, and {name}.{part} has no "
+                      "batch axis", "record it as per_step, per_batch, final or initial")
+            return False
+        if mode == "per_repeat" and sched is not None and not any(
+                e[0] == "repeat" for e in _flatten_schedule(sched)):
+            self.fail(path, "'per_repeat' records at the end of each pass of a 'repeat' block, "
+                      "and this schedule has none", "record it as per_step")
+            return False
+        return True
 
     def data_source(self, path, name, ds) -> ResolvedData | None:
         from ngcspec import data as datamod
@@ -852,6 +883,7 @@ class _Resolver:
             else:
                 arrays = datamod.load_table(ds.file, x=ds.x, y=ds.y, label=ds.label,
                                             base_dir=self.base)
+                self.files[ds.file] = datamod.resolve_path(ds.file, self.base)
         except NgcspecError as exc:
             self.fail(path + (("dataset",) if ds.dataset else ("file",)),
                       getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
@@ -1085,3 +1117,11 @@ def _count_steps(block) -> int:
         elif isinstance(e, Repeat):
             n += _count_steps(e.do) * e.repeat
     return n
+
+
+def _flatten_schedule(block):
+    """Every entry of a resolved schedule, nested repeat blocks included."""
+    for entry in block:
+        yield entry
+        if entry[0] == "repeat":
+            yield from _flatten_schedule(entry[2])
