@@ -15,6 +15,7 @@ import numpy as np
 
 from pydantic import ValidationError
 
+from ngcspec import monitors
 from ngcspec.compiler import PhaseProgram, Program, precision
 from ngcspec.errors import RunError, suggest
 from ngcspec.lazy import jax, jnp
@@ -37,12 +38,22 @@ class RunResult:
     records: dict[str, np.ndarray]                  # "phase/comp.compartment" -> array
     state: dict[str, dict[str, Any]]                # final state (arrays)
     params: dict
-    epochs: int
+    epochs: int                                     # epochs of the whole run, resumed ones too
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
+    start_epoch: int = 0                            # first epoch this call ran (0 unless resumed)
+    phase_epochs: dict[str, list[int]] = field(default_factory=dict)  # epochs each phase ran at
+    forced: dict[str, list[int]] = field(default_factory=dict)  # of those, run only to end the run
+    resume_state: dict[str, dict[str, Any]] | None = None  # what epoch `epochs` starts from
 
     def final_metrics(self) -> dict[str, dict[str, float]]:
         return {ph: hist[-1] for ph, hist in self.metrics.items() if hist}
+
+    @property
+    def continuation(self) -> dict[str, dict[str, Any]]:
+        """The state the next epoch starts from: the final state, unless phases that run
+        only at the end of a run (``every:`` phases forced at the last epoch) changed it."""
+        return self.state if self.resume_state is None else self.resume_state
 
 
 def load(source, overrides: dict[str, Any] | None = None) -> "Circuit":
@@ -139,36 +150,59 @@ class Circuit:
 
     # -- running ----------------------------------------------------------------------------
     def run(self, epochs: int | None = None, seed: int | None = None, state: dict | None = None,
-            listener: Listener | None = None) -> RunResult:
+            listener: Listener | None = None, start_epoch: int = 0) -> RunResult:
+        """Run ``epochs`` epochs (default ``run.epochs``) from ``state`` (default: a new one).
+
+        ``start_epoch`` numbers the first of them: the key stream, shuffles and ``every:``
+        phases go on from there, so a run continued from ``result.continuation`` with
+        ``start_epoch=result.epochs`` gives the numbers of one longer run (see
+        :func:`ngcspec.resume.resume`, which also carries the history over)."""
         spec = self.resolved.spec
         epochs = spec.run.epochs if epochs is None else epochs
         seed = spec.seed if seed is None else seed
         with precision(self.program.dtype):
-            return self._run(epochs, seed, state, listener)
+            return self._run(epochs, seed, state, listener, start_epoch)
 
-    def _run(self, epochs, seed, state, listener) -> RunResult:
+    def _run(self, epochs, seed, state, listener, start_epoch=0) -> RunResult:
         t0 = time.perf_counter()
         if state is None:
             state = self.init_state(seed=seed)
+        end = start_epoch + epochs
         metrics: dict[str, list[dict[str, float]]] = {p: [] for p in self.resolved.phases}
+        ran: dict[str, list[int]] = {p: [] for p in self.resolved.phases}
+        forced: dict[str, list[int]] = {p: [] for p in self.resolved.phases}
         records: dict[str, list[np.ndarray]] = {}
         finals: dict[str, np.ndarray] = {}
-        for epoch in range(epochs):
+        ending = None       # the state once a phase forced at the end of the run changed it
+        for epoch in range(start_epoch, end):
             for pname, ph in self.resolved.phases.items():
-                if not ((epoch + 1) % ph.every == 0 or epoch == epochs - 1):
+                regular = (epoch + 1) % ph.every == 0
+                if not regular and epoch != end - 1:
                     continue
-                state, m, recs, fin = self._run_phase(pname, state, seed, epoch, listener)
+                if regular:
+                    # the continuation, as in any longer run; the end-of-run state follows
+                    state, m, recs, fin = self._run_phase(pname, state, seed, epoch, listener)
+                    if ending is not None:
+                        ending = self._run_phase(pname, ending, seed, epoch, None)[0]
+                else:
+                    ending, m, recs, fin = self._run_phase(
+                        pname, state if ending is None else ending, seed, epoch, listener)
+                    forced[pname].append(epoch)
                 metrics[pname].append(m)
+                ran[pname].append(epoch)
                 for k, v in recs.items():
                     records.setdefault(f"{pname}/{k}", []).append(v)
                 finals.update({f"{pname}/{k}": v for k, v in fin.items()})
                 if listener is not None:
                     listener.phase_done(epoch, pname, m)
         jax.block_until_ready(state)
-        out = {k: _stack(v) for k, v in records.items()}
+        modes = {f"{p}/{c}.{part}": m for p, ph in self.resolved.phases.items()
+                 for (c, part), m in ph.record.items()}
+        out = {k: _stack(v, modes.get(k)) for k, v in records.items()}
         out.update(finals)
-        return RunResult(self.name, metrics, out, state, self.params, epochs, seed,
-                         {"run_s": time.perf_counter() - t0})
+        return RunResult(self.name, metrics, out, state if ending is None else ending,
+                         self.params, end, seed, {"run_s": time.perf_counter() - t0},
+                         start_epoch, ran, forced, None if ending is None else state)
 
     def _run_phase(self, pname, state, seed, epoch, listener):
         pp: PhaseProgram = self.program.phase(pname)
@@ -194,7 +228,8 @@ class Circuit:
             self._check_finite(pname, epoch, self._parts(detail, n, bsz, nb))
             raise RunError(f"non-finite value (NaN or Inf) in phase '{pname}', epoch {epoch + 1}; "
                            "set run.check_finite: false to let it through")
-        return state, self._metrics(pp.phase, parts), self._records(pp, parts), outs["final"]
+        recs = {**self._records(pp, parts, epoch), **outs["initial"]}
+        return state, self._metrics(pp.phase, parts), recs, outs["final"]
 
     @staticmethod
     def _parts(outs, n, bsz, nb):
@@ -230,14 +265,14 @@ class Circuit:
             res[mname] = s / c if c else float("nan")
         return res
 
-    def _records(self, pp: PhaseProgram, outs) -> dict[str, np.ndarray]:
+    def _records(self, pp: PhaseProgram, outs, epoch: int) -> dict[str, np.ndarray]:
         recs = {}
         for (c, part), mode in pp.record.items():
             key = f"{c}.{part}"
             batched = self.program.comps[c].kind.compartments[part].batched
             parts = []
             for o, nb, bsz in outs:
-                if mode == "per_step":
+                if mode in monitors.STEP_MODES or mode == "per_repeat":
                     v = np.asarray(o["steps"][key])          # (nb, steps, [B], ...)
                     if batched:                               # -> (steps, nb*B, ...)
                         v = np.moveaxis(v, 0, 1).reshape((v.shape[1], nb * bsz) + v.shape[3:])
@@ -249,8 +284,11 @@ class Circuit:
                     continue
                 parts.append(v)
             if parts:
-                axis = 1 if (mode == "per_step" and batched) else 0
+                axis = 1 if (mode != "per_batch" and batched) else 0
                 recs[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+                if mode == "spike_times":    # packed bits (steps, samples, bytes) -> a list
+                    n_units = int(np.prod(self.program.comps[c].shapes[part]))
+                    recs[key] = monitors.spike_list(recs[key], n_units, epoch)
         return recs
 
 
@@ -279,7 +317,10 @@ def _add_batch_axis(out):
     return None if out is None else jax.tree_util.tree_map(lambda x: np.asarray(x)[None], out)
 
 
-def _stack(values: list[np.ndarray]) -> np.ndarray:
+def _stack(values: list[np.ndarray], mode: str | None = None) -> np.ndarray:
+    joined = monitors.join_epochs(mode, values)
+    if joined is not None:
+        return joined
     if len({v.shape for v in values}) == 1:
         return np.stack(values)
     return np.concatenate(values)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ngcspec import monitors
 from ngcspec.lazy import jax, jnp, lax, random
 from ngcspec.params import ParamView
 from ngcspec.registry import StepContext
@@ -268,7 +269,8 @@ class PhaseProgram:
             if c.source == "stimulus":
                 self.stim_spec.setdefault(c.component, {})[c.compartment] = c.value
         self.record = phase.record
-        self.per_step = [k for k, m in phase.record.items() if m == "per_step"]
+        self.per_step = [k for k, m in phase.record.items() if m in monitors.STEP_MODES]
+        self.per_repeat = [k for k, m in phase.record.items() if m == "per_repeat"]
         self.per_batch = [k for k, m in phase.record.items() if m in ("per_batch",)]
         self._jit: dict[tuple, Callable] = {}
         self._data: dict | None = None
@@ -372,11 +374,15 @@ class PhaseProgram:
                 carry = (state, n, ti, key, bad)
             elif op == "repeat":
                 def body(c, _, block=entry[2]):
-                    return self._run_block(params, c, block, batch, stim, batch_size, track)
+                    c, rec = self._run_block(params, c, block, batch, stim, batch_size, track)
+                    if self.per_repeat and not _has_repeat(block):   # innermost: after its evolve
+                        rec = {**rec, **{f"{n}.{p}": prog.read(params, c[0], n, p)[None]
+                                         for n, p in self.per_repeat}}
+                    return c, rec
                 carry, rec = lax.scan(body, carry, None, length=entry[1])
                 pieces.append({k: v.reshape((-1,) + v.shape[2:]) for k, v in rec.items()})
         steps = {}
-        for k in (f"{n}.{c}" for n, c in self.per_step):
+        for k in (f"{n}.{c}" for n, c in self.per_step + self.per_repeat):
             parts = [p[k] for p in pieces if k in p]
             if parts:
                 steps[k] = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=0)
@@ -432,7 +438,8 @@ class PhaseProgram:
         state, changed = prog._advance(params, state, ti, sub, stim)
         if track:
             bad = _first_bad(bad, prog.finite_flags(changed), 2 * n + 1)
-        rec = {f"{a}.{c}": prog.read(params, state, a, c) for a, c in self.per_step}
+        rec = {f"{a}.{c}": monitors.in_step(self.record[a, c], prog.read(params, state, a, c),
+                                            params["dt"]) for a, c in self.per_step}
         return (state, n + 1, ti + 1, key, bad), rec
 
     def metric_sums(self, params, state, batch):
@@ -472,7 +479,8 @@ class PhaseProgram:
         Pure and jittable; ``seed`` and ``epoch`` are traced integers, so successive epochs
         reuse one compiled program. Returns ``(state, outs)``: ``outs["full"]`` stacks the
         per-batch outputs of :meth:`batch` over the full batches, ``outs["rest"]`` holds the
-        partial batch's (or None), ``outs["final"]`` the state recorded as 'final'. The state
+        partial batch's (or None), ``outs["final"]`` the state recorded as 'final',
+        ``outs["initial"]`` the state recorded as 'initial' (before the first batch). The state
         comes back with the phase's batch size. With ``progress`` each finished batch is
         reported to ``self.listener`` through a host callback."""
         n, bsz, nb = self.layout()
@@ -482,6 +490,8 @@ class PhaseProgram:
         shuffle = self.phase.data is not None and self.phase.data.shuffle
         perm = random.permutation(data_key, n) if shuffle else jnp.arange(n)
         state = resize(self.prog, state, bsz)
+        initial = {f"{c}.{p}": self.prog.read(params, state, c, p)
+                   for (c, p), m in self.record.items() if m == "initial"}
 
         def take(rows):
             return {k: v[rows] for k, v in data.items()}
@@ -515,6 +525,7 @@ class PhaseProgram:
             state = resize(self.prog, part, bsz)
         else:
             outs["final"] = self._finals(params, state)
+        outs["initial"] = initial
         return state, outs
 
     def _finals(self, params, state) -> dict:
@@ -541,6 +552,10 @@ def _evolved(block) -> list[str]:
         elif entry[0] == "repeat":
             out += _evolved(entry[2])
     return out
+
+
+def _has_repeat(block) -> bool:
+    return any(entry[0] == "repeat" for entry in block)
 
 
 def _select(state: dict, keys) -> dict:

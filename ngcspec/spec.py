@@ -31,7 +31,9 @@ HINT = "\nhint: "
 Name = Annotated[str, Field(pattern=NAME_RE)]
 Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$",
                            description="'component.compartment'")]
-RecordMode = Literal["per_step", "per_batch", "final"]
+#: how a compartment is recorded (ngcspec.monitors explains each mode)
+RecordMode = Literal["per_step", "per_batch", "final", "spike_times", "rate", "initial",
+                     "per_repeat"]
 
 
 class Model(BaseModel):
