@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ngcspec.errors import CircuitError, NgcspecError, Problem, format_problems
+from ngcspec.errors import NgcspecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ngcspec: neural circuits as YAML, compiled into one jitted JAX program.")
@@ -43,42 +43,6 @@ def _parse_sets(items: list[str]) -> dict:
         except yaml.YAMLError:
             raise UsageError(f"--set {item!r}: cannot read the value {value!r}") from None
     return overrides
-
-
-@app.command()
-def validate(
-    files: List[Path] = typer.Argument(..., help="circuit files to check"),
-    fmt: str = typer.Option("text", "--format", "-f", help="text, json or github (annotations)"),
-) -> None:
-    """Check circuit files; report every error with file:line:column. Exit 0 if all are valid."""
-    from ngcspec.resolve import resolve_file
-
-    if fmt not in ("text", "json", "github"):
-        raise UsageError(f"--format {fmt!r}: use text, json or github")
-    problems: list[Problem] = []
-    bad_files = 0
-    internal = False
-    for f in files:
-        before = len(problems)
-        try:
-            resolve_file(f)
-        except CircuitError as exc:
-            problems += exc.problems
-        except NgcspecError as exc:
-            problems.append(Problem(str(exc), str(f)))
-        except Exception as exc:  # a bug in ngcspec: report it, and still check the other files
-            internal = True
-            problems.append(Problem(_internal_error(exc), str(f)))
-        bad_files += len(problems) > before
-    if fmt == "json":
-        print(format_problems(problems, "json"))
-    elif problems:
-        print(format_problems(problems, fmt))
-    if fmt == "text":
-        msg = f"{len(files) - bad_files} of {len(files)} file(s) valid" + (
-            f", {len(problems)} error(s)" if problems else "")
-        err.print(msg, markup=False)
-    raise typer.Exit(3 if internal else 1 if problems else 0)
 
 
 @app.command()

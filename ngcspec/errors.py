@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Sequence
 
@@ -21,6 +22,11 @@ class Problem:
     column: int | None = None
     path: str = ""
     hint: str = ""
+    code: str = ""     # stable kind of problem (see CODES); derived from the message if not given
+
+    def __post_init__(self) -> None:
+        if not self.code:
+            object.__setattr__(self, "code", classify(self.message))
 
     def where(self) -> str:
         loc = self.file
@@ -143,6 +149,97 @@ def one_of(candidates: Sequence[str], limit: int = 12) -> str:
     names = sorted(candidates)
     shown = ", ".join(names[:limit])
     return shown + (", ..." if len(names) > limit else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# stable codes: one per kind of problem, used as SARIF rule ids and JUnit failure types
+
+#: code -> what it means (SARIF rule descriptions, docs/ci.md). Codes never change meaning;
+#: new kinds of problem get new codes.
+CODES: dict[str, str] = {
+    "file-unreadable": "the file cannot be read: missing, a folder, not UTF-8 text, or holding "
+                       "control characters",
+    "yaml-syntax": "the text is not valid YAML, or not exactly one YAML document",
+    "yaml-duplicate-key": "a key appears twice in one mapping",
+    "yaml-unsafe": "a YAML tag, alias loop, nesting or alias expansion that plain data does "
+                   "not allow",
+    "empty-file": "the file holds no YAML document",
+    "not-a-circuit": "the document is not a mapping of circuit fields",
+    "format-version": "the 'ngcspec:' format version is not one this ngcspec reads",
+    "unknown-field": "a field name that the section does not have",
+    "missing-field": "a required field is missing",
+    "wrong-type": "a value of the wrong type (text where a number is expected, ...)",
+    "out-of-range": "a number outside its allowed range, or a list of the wrong length",
+    "not-finite": "a NaN or infinite number where finite values are needed",
+    "unknown-kind": "a component kind that is not registered (ngc components)",
+    "unknown-component": "a name that is not a component of the circuit",
+    "unknown-compartment": "a compartment that the component's kind does not have",
+    "wire-syntax": "a wire that is not 'src.compartment -> dst.compartment'",
+    "wire-role": "a wire or clamp that reads or drives a compartment of the wrong role",
+    "shape-mismatch": "shapes that do not agree (wires, ties, clamps, arrays from files)",
+    "undelayed-loop": "a loop of undelayed wires, which has no execution order",
+    "order-conflict": "an explicit 'order' that contradicts the wires or misses components",
+    "plasticity": "evolve or normalize on a component without (usable) plasticity",
+    "tie": "a tie that cannot be honoured",
+    "too-large": "sizes that no machine can hold",
+    "unknown-data": "a data set, data source or data field that does not exist",
+    "data-file": "a data or array file that is missing, unreadable or holds bad values",
+    "clamp": "a clamp of no known form, or on a compartment that cannot be clamped",
+    "schedule": "a schedule entry of no known form, or a missing schedule",
+    "command-line": "a --set override that names nothing in the file",
+    "trace-failed": "the compiled program fails to trace (found by ngc validate --deep)",
+    "internal-error": "a bug in ngcspec, not in the file",
+    "invalid-value": "a value the component or section does not accept",
+}
+
+# (code, pattern searched in the message): the first match wins, so specific before general
+_RULES: tuple[tuple[str, str], ...] = (
+    ("internal-error", r"^internal error:"),
+    ("trace-failed", r"^tracing the compiled program failed"),
+    ("wire-syntax", r"^cannot read wire |^a wire is a string"),
+    ("file-unreadable", r"^no such file: |is a directory, not a circuit file|^cannot read .*: |"
+                        r"^not a UTF-8 text file|control character .* is not allowed"),
+    ("empty-file", r"^the file is empty"),
+    ("yaml-duplicate-key", r"^duplicate key "),
+    ("yaml-unsafe", r"YAML tag '|^the tag '|alias refers to a value that contains it|"
+                    r"once its aliases are expanded|nesting is too deep|^invalid merge"),
+    ("yaml-syntax", r"^invalid YAML|mapping keys must be plain names"),
+    ("not-a-circuit", r"^a circuit file is a mapping"),
+    ("format-version", r"^unsupported format version"),
+    ("command-line", r"^--set "),
+    ("unknown-field", r"^unknown field "),
+    ("missing-field", r"^missing required field |^needs a field |^too few items"),
+    ("unknown-kind", r"^unknown component kind |name of a component kind"),
+    ("undelayed-loop", r"^loop of undelayed wires"),
+    ("order-conflict", r"^the order "),
+    ("too-large", r" is too large: |^the state needs .* bytes"),
+    ("unknown-data", r"^unknown data set |^unknown data source |^data '.*' has no field |"
+                     r"needs a data source|reads data '.*' but this phase"),
+    ("data-file", r"^data file not found|^cannot read the data|NaN or Inf value|contains NaN or Inf|"
+                  r"holds .* values; numbers are needed|^cannot load "),
+    ("unknown-compartment", r" has no compartment "),
+    ("unknown-component", r"^unknown component "),
+    ("plasticity", r"no plasticity|read only by plasticity|is tied to .* overwritten"),
+    ("tie", r"cannot be tied|is itself tied|transpose ties"),
+    ("shape-mismatch", r"^shape mismatch|has shape .* but|does not fit|per sample but|"
+                       r"would have shape|time steps but"),
+    ("clamp", r"^a clamp is |only unwired inputs can be clamped|^constant must|"
+              r"data can only be clamped"),
+    ("wire-role", r" is an? \w+ compartment; a |is an input driven by"),
+    ("schedule", r"^unknown schedule entry|'schedule' is required"),
+    ("not-finite", r"NaN|\.nan|finite"),
+    ("wrong-type", r"^expected |is not a valid name|^a component is a mapping"),
+    ("out-of-range", r"^must be |^needs at least |^takes at most |is larger than"),
+)
+_COMPILED = tuple((code, re.compile(pattern)) for code, pattern in _RULES)
+
+
+def classify(message: str) -> str:
+    """The code of a problem, from the wording its kind is always reported with."""
+    for code, pattern in _COMPILED:
+        if pattern.search(message):
+            return code
+    return "invalid-value"
 
 
 def format_problems(problems: Sequence[Problem], fmt: str = "text") -> str:
