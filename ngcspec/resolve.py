@@ -507,6 +507,9 @@ class _Resolver:
         self.ties(comps)
         order = self.order(spec, comps, wires)
         phases = self.phases(spec, comps, wires)
+        if spec.sweep is not None:
+            from ngcspec.sweepspec import check_sweep
+            check_sweep(spec.sweep, comps, phases, self.fail, entry_model)
         self.check_memory(comps, phases)
         if self.problems:
             raise self.error()

@@ -386,6 +386,151 @@ class ComponentCommon(Model):
 COMMON_FIELDS = set(ComponentCommon.model_fields)
 
 
+# ---------------------------------------------------------------------------------------------
+# sweeps: one study of many members (ngcspec.sweepspec checks names, ngcspec.sweep runs it)
+
+
+class Linspace(Model):
+    linspace: tuple[float, float] = Field(..., description="first and last value, evenly spaced")
+    n: int = Field(..., ge=1, le=100_000, description="number of values")
+
+
+class Logspace(Model):
+    logspace: tuple[float, float] = Field(
+        ..., description="first and last value (both > 0), evenly spaced in log")
+    n: int = Field(..., ge=1, le=100_000, description="number of values")
+
+    @model_validator(mode="after")
+    def _positive(self):
+        if min(self.logspace) <= 0:
+            raise ValueError(f"logspace bounds must be > 0, got {list(self.logspace)}"
+                             f"{HINT}use linspace for ranges that reach 0 or below")
+        return self
+
+
+class IntRange(Model):
+    range: list[int] = Field(..., min_length=2, max_length=3,
+                             description="[start, stop] or [start, stop, step]: integers from "
+                                         "start up to, not including, stop")
+
+    @model_validator(mode="after")
+    def _nonempty(self):
+        start, stop, step = (*self.range, 1)[:3]
+        if step == 0 or len(range(start, stop, step)) == 0:
+            raise ValueError(f"range {self.range} holds no values{HINT}write [start, stop] with "
+                             "stop > start, e.g. {range: [0, 10]}")
+        return self
+
+
+_VALUE_FORMS = ("a list of values, {linspace: [a, b], n: N}, {logspace: [a, b], n: N} or "
+                "{range: [start, stop]}")
+
+
+def _values_tag(v: Any) -> str:
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, dict):
+        for k in ("linspace", "logspace", "range"):
+            if k in v:
+                return k
+    if isinstance(v, BaseModel):
+        return {Linspace: "linspace", Logspace: "logspace", IntRange: "range"}.get(type(v), "?")
+    return "unknown"
+
+
+class UnknownValues(Model):
+    """Placeholder so swept values of no known form get one readable error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_matches_nothing)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fail(cls, v):
+        near = suggest(str(next(iter(v))), ["linspace", "logspace", "range"]) \
+            if isinstance(v, dict) and v else "write one value as a list of one: [0.01]"
+        raise ValueError(f"swept values are {_VALUE_FORMS}, not {_kind_of(v)}{HINT}{near}")
+
+
+SweepValues = Annotated[
+    Union[Annotated[list[Union[int, float, str, bool, None]], Field(min_length=1), Tag("list")],
+          Annotated[Linspace, Tag("linspace")], Annotated[Logspace, Tag("logspace")],
+          Annotated[IntRange, Tag("range")], Annotated[UnknownValues, Tag("unknown")]],
+    Discriminator(_values_tag), Field(description=_VALUE_FORMS)]
+
+
+class RandomCombine(Model):
+    random: int = Field(..., ge=1, le=1_000_000,
+                        description="this many combinations drawn from the grid (seeded)")
+
+
+class OptunaOptions(Model):
+    trials: int = Field(..., ge=1, le=1_000_000, description="parameter combinations to try")
+    batch: int = Field(16, ge=1, le=100_000, description="trials asked for and run together")
+    sampler: Literal["tpe", "random"] = Field("tpe", description="optuna's sampler")
+
+
+class OptunaCombine(Model):
+    optuna: OptunaOptions = Field(..., description="adaptive search (pip install -e \".[search]\")")
+
+
+def _combine_tag(v: Any) -> str:
+    if isinstance(v, str):
+        return "word"
+    if isinstance(v, dict) and "random" in v or isinstance(v, RandomCombine):
+        return "random"
+    if isinstance(v, dict) and "optuna" in v or isinstance(v, OptunaCombine):
+        return "optuna"
+    return "unknown"
+
+
+class UnknownCombine(Model):
+    """Placeholder so a combine of no known form gets one readable error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_matches_nothing)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fail(cls, v):
+        near = suggest(str(next(iter(v))), ["random", "optuna"]) if isinstance(v, dict) and v \
+            else ""
+        raise ValueError("combine is 'grid', 'zip', {random: N} or {optuna: {trials: N, "
+                         f"batch: K}}}}, not {_kind_of(v)}" + (f"{HINT}{near}" if near else ""))
+
+
+Combine = Annotated[
+    Union[Annotated[Literal["grid", "zip"], Tag("word")], Annotated[RandomCombine, Tag("random")],
+          Annotated[OptunaCombine, Tag("optuna")], Annotated[UnknownCombine, Tag("unknown")]],
+    Discriminator(_combine_tag)]
+
+
+def _seeds_tag(v: Any) -> str:
+    return "list" if isinstance(v, list) else "range"
+
+
+class Report(Model):
+    metric: Ref = Field(..., description="'phase.metric' the table is sorted by")
+    goal: Literal["max", "min"] = Field("max", description="whether larger is better")
+
+
+class SweepSpec(Model):
+    """A study: the circuit run once per member (a combination of parameters and a seed)."""
+
+    params: dict[str, SweepValues] = Field(
+        default_factory=dict, description="parameter as in --set (W1.eta, z1.prior.leak, dt) "
+                                          "-> values")
+    seeds: Annotated[Union[Annotated[list[Annotated[int, Field(ge=0, le=2**32 - 1)]],
+                                     Field(min_length=1), Tag("list")],
+                           Annotated[IntRange, Tag("range")]],
+                     Discriminator(_seeds_tag)] | None = Field(
+        None, description="seeds run for every combination, a list or {range: [start, stop]} "
+                          "(default: the file's seed)")
+    combine: Combine = Field(
+        "grid", description="grid (every combination), zip (i-th values together), "
+                            "{random: N} or {optuna: {trials, batch}}")
+    report: Report | None = Field(None, description="metric the results are sorted by "
+                                                    "(default: the first accuracy, else metric)")
+
+
 class CircuitSpec(Model):
     """A circuit file."""
 
@@ -403,6 +548,7 @@ class CircuitSpec(Model):
     schedule: list[Entry] | None = None
     phases: dict[Name, Phase] | None = None
     run: RunSpec = Field(default_factory=RunSpec)
+    sweep: SweepSpec | None = Field(None, description="a study run by `ngc sweep` (ignored by `ngc run`)")
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
         "$comment": "generated by `ngc schema`; do not edit"})
