@@ -373,13 +373,25 @@ class Normalize(Model):
     value: float = Field(1.0, gt=0, description="target norm")
 
 
+def _init_tag(v: Any) -> str:
+    return "inline" if isinstance(v, list) else "file"
+
+
+#: An initial value: an array file, or the numbers themselves as a nested list (small weights).
+InitValue = Annotated[
+    Union[Annotated[FileClamp, Tag("file")], Annotated[list, Tag("inline")]],
+    Discriminator(_init_tag),
+]
+
+
 class ComponentCommon(Model):
     """Fields every component entry accepts besides its kind's parameters."""
 
     kind: str = Field(..., description="component kind (ngc components)")
     tie: Tie | None = Field(None, description="share a compartment with another component")
-    init: dict[Name, FileClamp] | None = Field(
-        None, description="initial values from array files, per compartment (weights, state)")
+    init: dict[Name, InitValue] | None = Field(
+        None, description="initial values per compartment (weights, state): {file: array.npy} "
+                          "or the numbers as a nested list, e.g. weights: [[0.5, -1.0]]")
     normalize: Normalize | None = Field(None, description="rescale a compartment after evolve")
 
 
