@@ -169,19 +169,21 @@ def check(target: str | Path, deep: bool = False, stdin_name: str = "<stdin>") -
     name = stdin_name if target == STDIN else str(target)
     start = time.perf_counter()
     problems: list[Problem] = []
-    notes: tuple[str, ...] = ()
+    notes: list[str] = []
     try:
+        src = None
         if target == STDIN:
             from ngcspec.yamlsrc import load_yaml
 
             base = Path(stdin_name).resolve().parent if stdin_name != "<stdin>" else Path.cwd()
-            resolved = resolve_mod.resolve(load_yaml(sys.stdin.read(), name), base)
+            src = load_yaml(sys.stdin.read(), name)
+            resolved = resolve_mod.resolve(src, base)
         else:
             resolved = resolve_mod.resolve_file(Path(target))
         if deep:
             from ngcspec.deepcheck import deep_check
 
-            found, notes = deep_check(resolved)
+            found, notes = deep_check(resolved, src)
             problems += found
     except CircuitError as exc:
         problems += exc.problems
