@@ -59,6 +59,8 @@ def run(
         None, help="run on this many CPU cores (the process is pinned to the first N it may "
                    "use; XLA sizes its thread pool to them). Small spiking steps can run "
                    "faster on one core than split over several"),
+    plot: bool = typer.Option(False, "--plot", help="then draw the default plots into "
+                              "RUN/plots (needs the plot extra)"),
 ) -> None:
     """Compile and run a circuit; save results in a run directory."""
     from ngcspec.cache import enable_compilation_cache
@@ -99,6 +101,9 @@ def run(
     out.print(table)
     _print_small_finals(result, resolved)
     out.print(f"results: {path}")
+    from ngcspec.cli.plot import after_run
+
+    after_run(path, result, resolved, plot)
 
 
 def _pin_cpus(n: int) -> None:
