@@ -61,23 +61,21 @@ def _kind(monkeypatch, advance):
 
 
 @pytest.mark.slow
-def test_a_step_that_writes_the_wrong_shape_is_found_only_by_tracing(tmp_path, capsys, monkeypatch):
-    from ngcspec.lazy import jnp
+def test_a_step_that_fails_when_traced_is_found_only_by_tracing(tmp_path, capsys, monkeypatch):
+    import json
 
-    _kind(monkeypatch, lambda s: {"outputs": jnp.concatenate([s["inputs"], s["inputs"]], -1)})
+    _kind(monkeypatch, lambda s: {"outputs": s["inputs"].reshape(s["inputs"].shape[0], 2, 3)})
     f = tmp_path / "deep.yaml"
     f.write_text(CIRCUIT)
     code, out, err = _main(["validate", str(f)], capsys, monkeypatch)
     assert (code, out, err.strip()) == (0, "", "1 file, 0 errors")   # the file itself is fine
     code, out, err = _main(["validate", "--deep", "-f", "json", str(f)], capsys, monkeypatch)
     assert code == 1
-    import json
-
     (p,) = json.loads(out)
     assert (p["line"], p["column"], p["path"], p["code"]) == (5, 6, "components.d", "trace-failed")
     assert p["message"].startswith("tracing the compiled program failed in phase 'run' at d "
-                                   "(DeepTestKind): KindContractError: DeepTestKind.advance "
-                                   "wrote outputs with shape (1, 8)")
+                                   "(DeepTestKind): TypeError: ")
+    assert "(1, 4)" in p["message"] and "(1, 2, 3)" in p["message"]   # batch of 1, 4 units
 
 
 def test_a_step_that_fails_inside_jax_is_located_too(tmp_path, capsys, monkeypatch):
