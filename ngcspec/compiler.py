@@ -281,7 +281,7 @@ class PhaseProgram:
     # -- clamps -----------------------------------------------------------------------------
     def apply_clamps(self, state: dict, batch: dict) -> dict:
         for c in self.phase.clamps:
-            if c.source == "stimulus":
+            if c.source in ("stimulus", "data_stimulus"):
                 continue
             cur = state[c.component][c.compartment]
             if c.source == "data":
@@ -309,6 +309,10 @@ class PhaseProgram:
             check = "step" if self.prog.check_finite else "off"
         prog = self.prog
         stim = self.stimuli()
+        for c in self.phase.clamps:   # per-sample series (B, T, ...): step k reads [:, k]
+            if c.source == "data_stimulus":
+                stim = {**stim, c.component: {**stim.get(c.component, {}),
+                                              c.compartment: jnp.swapaxes(batch[c.field], 0, 1)}}
         state = self.apply_clamps(state, batch)
         n_watch = len(prog.watch) if check == "step" else 0
         carry = (state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), key,
@@ -426,6 +430,8 @@ class PhaseProgram:
 
             jax.eval_shape(probe, state)
             found.update((n, c) for n, d in self.stim_spec.items() for c in d)
+            found.update((c.component, c.compartment) for c in self.phase.clamps
+                         if c.source == "data_stimulus")
             found.update((n, rc.tie.compartment) for n, rc in prog.comps.items() if rc.tie)
             self._written[cache_key] = [(n, c) for n in prog.order
                                         for c in prog.comps[n].kind.compartments if (n, c) in found]

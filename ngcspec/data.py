@@ -31,8 +31,8 @@ import numpy as np
 from ngcspec.errors import NgcspecError, one_of, suggest
 
 SPLITS = ("train", "test", "all")
-ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
-TABLE_SUFFIXES = (".npz", ".csv")
+ARRAY_SUFFIXES = (".npy", ".npz", ".csv", ".idx")
+TABLE_SUFFIXES = (".npz", ".csv", ".npy", ".idx")
 
 PathLike = Union[str, "os.PathLike[str]"]
 # A CSV column by header name or 0-based index (negative counts from the end), or several.
@@ -225,7 +225,8 @@ def resolve_path(path: PathLike, base_dir: PathLike | None = None) -> Path:
 
 
 def _checked_suffix(p: Path, allowed: Sequence[str], why: str = "") -> str:
-    suffix = p.suffix.lower()
+    from ngcspec.idx import is_idx_name
+    suffix = ".idx" if is_idx_name(p) else p.suffix.lower()
     if suffix not in allowed:
         raise DataError(
             f"unsupported data file type '{p.suffix or '(none)'}' for {p}; "
@@ -256,6 +257,9 @@ def load_array(
                 hint="for a .csv, use load_table to pick columns",
             )
         return _read_csv(p)[1]
+    if suffix == ".idx":
+        from ngcspec.idx import read_idx
+        return read_idx(p)
     if suffix == ".npy":
         if key is not None:
             raise DataError(
@@ -291,6 +295,14 @@ def load_table(
     first axis; trailing axes of ``x`` are flattened (an (N, 28, 28) image stack becomes
     (N, 784)).
 
+    Every other array of an ``.npz`` whose first axis has one entry per sample is kept
+    under its own name with its shape (N, ...), to be clamped by name (``train.spikes``); an
+    (N, T, ...) array clamped on a compartment of shape (...) is a per-sample stimulus.
+
+    ``.npy`` and IDX files (MNIST's ``*-ubyte``, ``*.idx``, gzipped or not) hold the inputs:
+    ``x`` is the array, samples first, trailing axes flattened (IDX bytes scaled to [0, 1]);
+    ``y`` and ``label`` name further ``.npy``/IDX files (labels also give one-hot ``y``).
+
     ``.csv``: each one selects columns by header name or 0-based index (negative from the
     end), or a list of them; ``label`` is one column of class indices. ``x`` defaults to every
     column not taken by ``y`` or ``label``.
@@ -299,12 +311,14 @@ def load_table(
     suffix = _checked_suffix(
         p,
         TABLE_SUFFIXES,
-        why="a .npy file holds one unnamed array; put x (and y, label) in one .npz with "
-        "numpy.savez(path, x=..., y=...), or use a .csv",
+        why="save named arrays with numpy.savez(path, x=..., y=...), one array with "
+        "numpy.save (.npy), a table as .csv, or give MNIST-format IDX files",
     )
     p = resolve_path(p, base_dir)
     if suffix == ".npz":
         raw = _table_from_npz(p, x=x, y=y, label=label)
+    elif suffix in (".npy", ".idx"):
+        raw = _table_from_arrays(p, suffix, y=y, label=label, base_dir=base_dir)
     else:
         raw = _table_from_csv(p, x=x, y=y, label=label)
     return _as_fields(p, raw)
@@ -413,6 +427,8 @@ def _table_from_npz(p: Path, *, x, y, label) -> dict[str, np.ndarray]:
                 if name != "x" and name not in archive.files:
                     continue  # optional fields are used when present
                 if name == "x" and "x" not in archive.files:
+                    if archive.files and all(k.isidentifier() for k in archive.files):
+                        continue   # named arrays only, clamped by their names
                     raise DataError(
                         f"{p} has no array named 'x'; it holds: "
                         f"{one_of(archive.files) or 'nothing'}",
@@ -421,7 +437,34 @@ def _table_from_npz(p: Path, *, x, y, label) -> dict[str, np.ndarray]:
                     )
                 chosen = name
             out[name] = _npz_member(archive, p, chosen)
+        first = next(iter(out.values()), None)
+        n = len(first) if first is not None and first.ndim else None
+        for key in archive.files:   # every other array with one row per sample, by its name
+            if key not in out and key.isidentifier():
+                arr = _npz_member(archive, p, key)
+                if arr.ndim >= 1 and len(arr) == (n if n is not None else len(arr)):
+                    out[key] = arr
+                    n = len(arr)
     return out
+
+
+def _table_from_arrays(p: Path, suffix: str, *, y, label, base_dir) -> dict[str, np.ndarray]:
+    """x from one .npy/IDX array (IDX bytes scaled to [0, 1]); y and label from files."""
+    out = {"x": _scaled(load_array(p))}
+    for name, other in (("y", y), ("label", label)):
+        if other is None:
+            continue
+        if not isinstance(other, str):
+            raise DataError(f"{name}: with a .npy or IDX source, {name} names a file, got {other!r}")
+        out[name] = _scaled(load_array(other, base_dir=base_dir or p.parent)) if name == "y" \
+            else load_array(other, base_dir=base_dir or p.parent)
+    if "label" in out and "y" not in out and out["label"].ndim == 1 and out["label"].dtype.kind in "iu":
+        out["y"] = one_hot(out["label"], int(out["label"].max()) + 1)
+    return out
+
+
+def _scaled(arr: np.ndarray) -> np.ndarray:
+    return arr.astype(np.float32) / np.float32(255.0) if arr.dtype == np.uint8 else arr
 
 
 # --- .csv -----------------------------------------------------------------------------------
@@ -569,9 +612,7 @@ def _table_from_csv(p: Path, *, x, y, label) -> dict[str, np.ndarray]:
 def _as_fields(p: Path, raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Bring user arrays to the shapes and dtypes of :func:`load_dataset`."""
     out: dict[str, np.ndarray] = {}
-    for name in ("x", "y", "label"):
-        if name not in raw:
-            continue
+    for name in raw:
         arr = raw[name]
         if arr.ndim == 0:
             raise DataError(f"{name} in {p} is a single number; it needs one row per sample")
@@ -592,10 +633,12 @@ def _as_fields(p: Path, raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
                 raise DataError(f"label in {p} holds negative values; classes count from 0")
             out[name] = arr.astype(np.int32)
             continue
-        arr = arr.reshape(arr.shape[0], -1).astype(np.float32)
+        # x and y are rows of numbers; any other named array keeps its shape (N, ...)
+        flat = arr.reshape(arr.shape[0], -1) if name in ("x", "y") else arr
+        arr = flat.astype(np.float32)
         bad = ~np.isfinite(arr)
         if bad.any():
-            row = int(np.argwhere(bad)[0][0])
+            row = int(np.argwhere(bad.reshape(len(arr), -1))[0][0])
             raise DataError(
                 f"{name} in {p} holds {int(bad.sum())} non-finite values (nan or inf), the "
                 f"first in sample {row}",

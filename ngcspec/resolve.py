@@ -67,7 +67,7 @@ class ResolvedWire:
 class ResolvedClamp:
     component: str
     compartment: str
-    source: str                   # "data", "constant" or "stimulus"
+    source: str                   # "data", "constant", "stimulus" or "data_stimulus" (per sample)
     field: str | None = None      # data field (x, y, label)
     value: np.ndarray | None = None  # constant per-sample value, or (T, *shape) stimulus
 
@@ -942,6 +942,15 @@ class _Resolver:
                 per = arr.shape[1:]
                 if not batched:
                     self.fail(p, f"{ref} has no batch axis; data can only be clamped on batched inputs")
+                    continue
+                if len(per) == len(shape) + 1 and tuple(per[1:]) == tuple(shape) and per[0] > 1:
+                    # (N, T, *shape): a stimulus of its own for every sample, row k at step k
+                    if per[0] < max_steps:
+                        self.fail(p, f"data field '{dname}.{fld}' has {per[0]} time steps per sample "
+                                  f"but the schedule advances {max_steps} steps between resets",
+                                  "give longer series or fewer steps")
+                        continue
+                    out.append(ResolvedClamp(r[0], r[1], "data_stimulus", field=fld))
                     continue
                 if tuple(per) != tuple(shape) and int(np.prod(per)) != int(np.prod(shape)):
                     self.fail(p, f"data field '{dname}.{fld}' is {tuple(per)} per sample but {ref} is {tuple(shape)}",
