@@ -52,7 +52,13 @@ def run(
     seed: Optional[int] = typer.Option(None, help="override the file's seed"),
     out_dir: Path = typer.Option(Path("runs"), "--out", "-o", help="where run directories go"),
     sets: List[str] = typer.Option([], "--set", "-s", help="override a parameter: W1.eta=0.001"),
-    resume: Optional[Path] = typer.Option(None, help="start from the weights of a run directory"),
+    resume: Optional[Path] = typer.Option(
+        None, help="continue a run directory: the same circuit, its seed and key stream, the "
+                   "epochs numbered on (N epochs and k + resumed N-k give the same numbers)"),
+    weights_only: bool = typer.Option(
+        False, "--resume-weights-only",
+        help="with --resume: start a new run (epoch 1, this seed) from the run's weights; "
+             "the run may be of another circuit with the same compartment shapes"),
     progress: bool = typer.Option(True, help="show a progress bar"),
     check_finite: Optional[bool] = typer.Option(None, help="override run.check_finite"),
     cpus: Optional[int] = typer.Option(
@@ -66,32 +72,44 @@ def run(
     from ngcspec.cache import enable_compilation_cache
     from ngcspec.circuit import Circuit
     from ngcspec.compiler import Program
+    from ngcspec.memory import check_fits, estimate
     from ngcspec.resolve import resolve_file
-    from ngcspec.rundir import load_checkpoint_into, load_run, write_run
+    from ngcspec.resume import resume as resume_run, resume_weights_only
+    from ngcspec.rundir import load_run, prepare_output, write_run
 
     if epochs is not None and epochs < 1:
         raise UsageError("--epochs must be at least 1")
     if seed is not None and not 0 <= seed < 2**32:
         raise UsageError("--seed must be between 0 and 2^32 - 1")
+    if weights_only and resume is None:
+        raise UsageError("--resume-weights-only needs --resume RUN (the run to take weights from)")
     overrides = _parse_sets(sets)
     resolved = resolve_file(file, overrides=overrides)
+    prepare_output(out_dir, resolved.spec.name)     # a bad --out fails now, not after the run
+    previous = load_run(resume) if resume is not None else None
+    check_fits(estimate(resolved, epochs=epochs), "this run")
     if cpus is not None:
         _pin_cpus(cpus)             # before JAX starts its CPU client and thread pool
     enable_compilation_cache()
     circuit = Circuit(resolved, Program(resolved, check_finite=check_finite))
-    state = None
-    if resume is not None:
-        previous = load_run(resume)
-        state = load_checkpoint_into(circuit.init_state(seed=seed), previous, circuit.program)
     listener = _ProgressBar(err) if progress and sys.stderr.isatty() else _Quiet(err) if progress else None
     try:
-        result = circuit.run(epochs=epochs, seed=seed, state=state, listener=listener)
+        if previous is None:
+            result = circuit.run(epochs=epochs, seed=seed, listener=listener)
+        elif weights_only:
+            result = resume_weights_only(circuit, previous, epochs, listener, seed)
+        else:
+            result = resume_run(circuit, previous, epochs, listener, seed)
     finally:
         if listener is not None:
             listener.close()
-    path = write_run(result, resolved, out_dir, extra={"overrides": overrides,
-                                                       "resumed_from": str(resume) if resume else None})
-    table = Table(title=f"{resolved.spec.name}: {result.epochs} epoch(s) in {result.timings['run_s']:.1f} s")
+    path = write_run(result, resolved, out_dir, extra={
+        "overrides": overrides, "resumed_from": str(resume) if resume else None,
+        "weights_only": weights_only})
+    ran = result.epochs - result.start_epoch
+    title = f"{resolved.spec.name}: {ran} epoch(s) in {result.timings['run_s']:.1f} s" + (
+        f" (epochs {result.start_epoch + 1}-{result.epochs} of the run)" if result.start_epoch else "")
+    table = Table(title=title)
     table.add_column("phase")
     table.add_column("metric")
     table.add_column("final", justify="right")

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ngcspec import monitors
+from ngcspec.errors import NgcspecError
 from ngcspec.lazy import jax, jnp, lax, random
 from ngcspec.params import ParamView
 from ngcspec.registry import StepContext
@@ -185,7 +186,7 @@ class Program:
             if rc.kind.stochastic:
                 ckey = random.fold_in(key, self.index[name])
             ctx = StepContext(dt, t, ckey, batch)
-            upd = rc.kind.advance(self.view(params, name), s, ctx)
+            upd = checked_writes(rc.kind, "advance", rc.kind.advance(self.view(params, name), s, ctx), s)
             changed.update({(name, c): v for c, v in upd.items()})
             # wired inputs keep their stored (reset) value: they are views of their sources
             stored = {c: v for c, v in s.items() if not self.is_view(name, c)}
@@ -206,7 +207,8 @@ class Program:
             if rc.tie is not None:
                 state = self._tie(state, name)
             s = self.gather(params, state, None, name, for_evolve=True)
-            upd = dict(rc.kind.evolve(self.view(params, name), s, StepContext(dt, t, None, batch)))
+            upd = checked_writes(rc.kind, "evolve", dict(
+                rc.kind.evolve(self.view(params, name), s, StepContext(dt, t, None, batch))), s)
             if rc.normalize is not None:
                 c = rc.normalize.compartment
                 upd[c] = normalize(upd.get(c, s[c]), rc.normalize)
@@ -242,6 +244,27 @@ class Program:
         if name not in self._phases:
             self._phases[name] = PhaseProgram(self, self.r.phases[name])
         return self._phases[name]
+
+
+class KindContractError(NgcspecError):
+    """A component kind's step returned what its registration does not allow."""
+
+
+def checked_writes(kind, method: str, upd: dict, state: dict) -> dict:
+    """``upd`` if every key is a declared compartment of ``kind`` with the shape and dtype
+    it has in ``state``; raised at trace time otherwise (a misspelt key would otherwise
+    become a new compartment silently)."""
+    for c, v in upd.items():
+        if c not in kind.compartments:
+            raise KindContractError(
+                f"{kind.kind}.{method} wrote '{c}', which is not a compartment of {kind.kind} "
+                f"(declared: {', '.join(kind.compartments)})")
+        old = state.get(c)
+        if old is not None and (tuple(v.shape) != tuple(old.shape) or v.dtype != old.dtype):
+            raise KindContractError(
+                f"{kind.kind}.{method} wrote {c} with shape {tuple(v.shape)} and dtype "
+                f"{v.dtype}; the compartment has shape {tuple(old.shape)} and dtype {old.dtype}")
+    return upd
 
 
 def _name_seed(name: str) -> int:

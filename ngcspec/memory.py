@@ -158,6 +158,21 @@ def _data_bytes(ph) -> int:
     return sum(int(a.nbytes) for a in ph.data.arrays.values())
 
 
+def check_fits(est: MemoryEstimate, what: str = "this run", available: int | None = None,
+               limited_by: str = "") -> None:
+    """Raise a RunError before anything is compiled when ``est`` exceeds the memory left."""
+    from ngcspec.errors import RunError
+
+    if available is None:
+        available, limited_by = available_bytes()
+    if available is None or est.total_bytes <= available:
+        return
+    raise RunError(
+        f"{what} needs about {est.describe(4)} of memory, but only {gib(available)} is "
+        f"available ({limited_by}); reduce the largest items: sizes, the batch size, what is "
+        "recorded per step or per batch, or the number of epochs that keep records")
+
+
 # --------------------------------------------------------------------------------------------
 # what the machine has
 

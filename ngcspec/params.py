@@ -92,3 +92,29 @@ def concrete(p: Any) -> BaseModel:
     """The parameter model behind ``p`` (a ParamView or a model): plain Python values,
     for the structural decisions a kind takes at trace time (see ``Component.structure``)."""
     return p._model if isinstance(p, ParamView) else p
+
+
+def _admits_bool(annotation: Any) -> bool:
+    from typing import get_args
+
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_admits_bool(a) or a is True or a is False for a in get_args(annotation))
+
+
+def _admits_number(annotation: Any) -> bool:
+    from typing import get_args
+
+    if annotation in (int, float):
+        return True
+    return any(_admits_number(a) for a in get_args(annotation))
+
+
+def refuse_bool_numbers(cls, value: Any, info) -> Any:
+    """A before-validator for number fields: ``true``/``false`` are not numbers (pydantic
+    would read them as 1 and 0, so ``eta: true`` would silently mean a rate of 1)."""
+    if isinstance(value, bool) and info.field_name in cls.model_fields:
+        annotation = cls.model_fields[info.field_name].annotation
+        if _admits_number(annotation) and not _admits_bool(annotation):
+            raise ValueError(f"expected a number, got {'true' if value else 'false'}")
+    return value

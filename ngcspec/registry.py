@@ -23,9 +23,9 @@ import ast
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from ngcspec.params import concrete
+from ngcspec.params import concrete, refuse_bool_numbers
 
 Role = Literal["input", "state", "output", "weight"]
 
@@ -83,6 +83,7 @@ class ComponentParams(BaseModel):
     """Base of every kind's parameter model: unknown parameters are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    _numbers_are_not_bools = field_validator("*", mode="before")(classmethod(refuse_bool_numbers))
 
 
 @dataclass(frozen=True)

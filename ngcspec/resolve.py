@@ -539,6 +539,11 @@ class _Resolver:
             return out
         for name, entry in entries.items():
             path = ("components", name)
+            if name in CircuitSpec.model_fields:
+                self.fail(path, f"'{name}' is a top-level field of circuit files, so it cannot "
+                          f"name a component (--set {name}=... would change the field)",
+                          f"rename the component, e.g. '{name}_1'", key=True)
+                continue
             if not isinstance(entry, dict):
                 self.fail(path, "a component is a mapping with a 'kind' and its parameters",
                           "e.g. {kind: RateCell, n_units: 10, tau_m: 20.0}")
@@ -579,7 +584,7 @@ class _Resolver:
                     bad = True
             if bad:
                 continue
-            initial = self.initial_values(path, kind, full.init or {}, shapes)
+            initial = self.initial_values(path, kind, full.init or {}, shapes, params)
             if full.normalize is not None:
                 c = kind.compartments.get(full.normalize.compartment)
                 if c is None or c.role != "weight" or len(shapes[full.normalize.compartment]) != 2:
@@ -625,13 +630,20 @@ class _Resolver:
             return None
         return arr
 
-    def initial_values(self, path, kind, init: dict, shapes: dict) -> dict[str, np.ndarray]:
+    def initial_values(self, path, kind, init: dict, shapes: dict,
+                       params=None) -> dict[str, np.ndarray]:
         out = {}
         for cname, ref in init.items():
             p = path + ("init", cname)
             if cname not in kind.compartments:
                 self.fail(p, f"{kind.kind} has no compartment '{cname}'",
                           suggest(cname, kind.compartments), key=True)
+                continue
+            if cname == "biases" and kind.plastic and getattr(params, "bias_init", 0) is None:
+                self.fail(p, f"{kind.kind} learns its biases only when it has a bias_init; "
+                          "without one, biases read from a file would be used but never learned",
+                          "add a bias_init (e.g. bias_init: {dist: constant, value: 0.0}); "
+                          "the file then sets the biases' initial values", key=True)
                 continue
             arr = self.inline_array(p, ref) if isinstance(ref, list) else self.load_array(p, ref)
             if arr is None:
@@ -705,7 +717,22 @@ class _Resolver:
                           f"write '{w.source} -> {w.target}'")
                 continue
             out.append(ResolvedWire(i, a[0], a[1], b[0], b[1], w.scale, w.delayed, cb.evolve_only))
+        self.repeated_wires(out)
         return out
+
+    def repeated_wires(self, wires) -> None:
+        """The same wire twice would silently double the input: say so, unless a scale on
+        either shows that the sum is meant."""
+        first: dict[tuple, ResolvedWire] = {}
+        for w in wires:
+            key = (w.src, w.src_comp, w.dst, w.dst_comp, w.delayed)
+            if key in first and w.scale is None and first[key].scale is None:
+                where = self.src.problem(("wires", first[key].index), "")
+                self.fail(("wires", w.index),
+                          f"'{w}' is written twice (also at line {where.line}); its input "
+                          "would receive the source twice",
+                          f"remove one, or write '2 * {w}' if the doubled input is meant")
+            first.setdefault(key, w)
 
     def wire_sources(self, wires) -> None:
         """A wired input is a view of its sources, so it cannot be a source itself."""

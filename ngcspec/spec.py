@@ -16,6 +16,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
                       field_validator, model_validator)
 
 from ngcspec.errors import suggest
+from ngcspec.params import refuse_bool_numbers
 
 SPEC_VERSION = 1
 NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -38,6 +39,7 @@ RecordMode = Literal["per_step", "per_batch", "final", "spike_times", "rate", "i
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _numbers_are_not_bools = field_validator("*", mode="before")(classmethod(refuse_bool_numbers))
 
 
 def _matches_nothing(schema: dict, cls=None) -> None:

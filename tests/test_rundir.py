@@ -75,17 +75,22 @@ def test_write_and_load_round_trip(tiny, tmp_path):
     assert [p.name for p in (tmp_path / "runs" / "tiny-pc").iterdir()] == [run_dir.name]
 
 
-def test_failed_write_leaves_nothing(tiny, tmp_path, monkeypatch):
+def test_failed_write_keeps_what_was_written_and_says_where(tiny, tmp_path, monkeypatch):
     path, circuit, result = tiny
     import ngcspec.rundir as rd
 
     def boom(*a, **k):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(rd, "_save_npz", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(rd.RunWriteError, match="No space left on device") as info:
         write_run(result, circuit.resolved, tmp_path / "runs")
-    assert list((tmp_path / "runs" / "tiny-pc").iterdir()) == []
+    kept = info.value.kept
+    assert str(kept) in str(info.value)
+    assert (kept / "circuit.yaml").is_file()           # written before the failure
+    # nothing visible besides run directories, and no lock left behind
+    assert [p.name for p in (tmp_path / "runs" / "tiny-pc").iterdir()] == [kept.name]
+    assert kept.name.startswith(".partial-")
 
 
 def test_load_run_checks_shapes_and_names_the_compartment(tiny, tmp_path):
