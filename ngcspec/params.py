@@ -110,11 +110,21 @@ def _admits_number(annotation: Any) -> bool:
     return any(_admits_number(a) for a in get_args(annotation))
 
 
-def refuse_bool_numbers(cls, value: Any, info) -> Any:
-    """A before-validator for number fields: ``true``/``false`` are not numbers (pydantic
-    would read them as 1 and 0, so ``eta: true`` would silently mean a rate of 1)."""
-    if isinstance(value, bool) and info.field_name in cls.model_fields:
-        annotation = cls.model_fields[info.field_name].annotation
-        if _admits_number(annotation) and not _admits_bool(annotation):
-            raise ValueError(f"expected a number, got {'true' if value else 'false'}")
-    return value
+class _YamlBool(str):
+    """``true``/``false`` given where a number is expected, passed on as text so that the
+    number's own validation refuses it at the field (shown as written: ``got true``)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def refuse_bool_numbers(cls, data: Any) -> Any:
+    """A before-validator of models: ``true``/``false`` are not numbers (pydantic would
+    read them as 1 and 0, so ``eta: true`` would silently mean a rate of 1)."""
+    if isinstance(data, dict):
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if isinstance(value, bool) and field is not None and \
+                    _admits_number(field.annotation) and not _admits_bool(field.annotation):
+                data = {**data, name: _YamlBool("true" if value else "false")}
+    return data

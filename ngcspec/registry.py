@@ -23,7 +23,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from ngcspec.params import concrete, refuse_bool_numbers
 
@@ -83,7 +83,7 @@ class ComponentParams(BaseModel):
     """Base of every kind's parameter model: unknown parameters are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-    _numbers_are_not_bools = field_validator("*", mode="before")(classmethod(refuse_bool_numbers))
+    _numbers_are_not_bools = model_validator(mode="before")(classmethod(refuse_bool_numbers))
 
 
 @dataclass(frozen=True)

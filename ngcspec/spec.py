@@ -39,7 +39,7 @@ RecordMode = Literal["per_step", "per_batch", "final", "spike_times", "rate", "i
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    _numbers_are_not_bools = field_validator("*", mode="before")(classmethod(refuse_bool_numbers))
+    _numbers_are_not_bools = model_validator(mode="before")(classmethod(refuse_bool_numbers))
 
 
 def _matches_nothing(schema: dict, cls=None) -> None:
