@@ -8,7 +8,8 @@
 from ngcspec.errors import CircuitError, NgcspecError, RunError
 
 __version__ = "0.1.0"
-__all__ = ["load", "load_run", "CircuitError", "NgcspecError", "RunError", "__version__"]
+__all__ = ["load", "load_run", "load_sweep", "CircuitError", "NgcspecError", "RunError",
+           "__version__"]
 
 
 def load(source, overrides=None):
@@ -23,3 +24,10 @@ def load_run(run_dir):
     from ngcspec.rundir import load_run as _load_run
 
     return _load_run(run_dir)
+
+
+def load_sweep(sweep_dir):
+    """Read a sweep directory written by ``ngc sweep`` back (members, table, best state)."""
+    from ngcspec.sweepdir import load_sweep as _load_sweep
+
+    return _load_sweep(sweep_dir)

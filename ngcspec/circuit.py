@@ -149,6 +149,16 @@ class Circuit:
         return Circuit(resolved, program, params)
 
     # -- running ----------------------------------------------------------------------------
+    def sweep(self, params: dict | None = None, seeds=None, combine=None, **options):
+        """A study of this circuit as loaded (its file's ``sweep:`` section, with these
+        entries replaced): ``circuit.sweep(params={"W1.eta": [0.001, 0.01]}, seeds=range(4))``.
+        Members of one structure run as one vmapped program; returns a
+        :class:`~ngcspec.sweep.SweepResult` (options: report, epochs, members_per_call,
+        keep_records, listener; see :func:`ngcspec.sweep.sweep_circuit`)."""
+        from ngcspec.sweep import sweep_circuit
+
+        return sweep_circuit(self, params=params, seeds=seeds, combine=combine, **options)
+
     def run(self, epochs: int | None = None, seed: int | None = None, state: dict | None = None,
             listener: Listener | None = None, start_epoch: int = 0) -> RunResult:
         """Run ``epochs`` epochs (default ``run.epochs``) from ``state`` (default: a new one).

@@ -19,6 +19,10 @@ under a temporary name and renamed into place, so concurrent builds never see ha
 ``NGCSPEC_NATIVE=off`` (or ``0``) turns the kernels off; :func:`status` says whether they
 are in use and, if not, why.
 
+Members: under ``jax.vmap`` (a sweep's members) every argument is broadcast to the same
+leading member axes (``vmap_method="broadcast_all"``) and one kernel call runs each member
+on its own slices, rather than one call per member.
+
 Derivatives: the transmission kernels are wrapped in ``custom_jvp`` rules that take the
 tangent of the XLA twin, so ``jax.grad`` and ``jax.jvp`` through an event-driven synapse work
 as on the dense path; the STDP kernels (evolve) are not differentiated.
@@ -227,7 +231,7 @@ def spike_rows(x, w):
     x = x.astype(w.dtype)
     out = jax.ShapeDtypeStruct((x.shape[0], w.shape[1]), w.dtype)
     return jax.ffi.ffi_call(_target("spike_rows", w.dtype), out,
-                            vmap_method="sequential")(x, w)
+                            vmap_method="broadcast_all")(x, w)
 
 
 def spike_scatter(x, targets, weights, n_out: int):
@@ -236,7 +240,7 @@ def spike_scatter(x, targets, weights, n_out: int):
     x = x.astype(weights.dtype)
     out = jax.ShapeDtypeStruct((x.shape[0], n_out), weights.dtype)
     return jax.ffi.ffi_call(_target("spike_scatter", weights.dtype), out,
-                            vmap_method="sequential")(x, targets.astype(jnp.int32), weights)
+                            vmap_method="broadcast_all")(x, targets.astype(jnp.int32), weights)
 
 
 def stdp(rule: str, w, mask, pre_spike, pre_factor, post_spike, post_factor, coef):
@@ -251,4 +255,4 @@ def stdp(rule: str, w, mask, pre_spike, pre_factor, post_spike, post_factor, coe
     args = [a.astype(dt) for a in (w, mask, pre_spike, pre_factor, post_spike, post_factor,
                                    jnp.asarray(coef))]
     return jax.ffi.ffi_call(_target(rule, dt), jax.ShapeDtypeStruct(w.shape, dt),
-                            input_output_aliases={0: 0}, vmap_method="sequential")(*args)
+                            input_output_aliases={0: 0}, vmap_method="broadcast_all")(*args)

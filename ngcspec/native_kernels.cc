@@ -12,6 +12,10 @@
 //
 // Layouts are row-major: spikes and factors (B, n), dense weights (n_in, n_out), connection
 // lists (n_in, slots). A spike is any nonzero entry (graded values scale their rows).
+//
+// Members (jax.vmap, e.g. a sweep): every argument may carry the same leading axes in front
+// of these (native.py declares vmap_method="broadcast_all"); a kernel runs once per member
+// on that member's slices, in one call.
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +34,20 @@ using Native = ffi::NativeType<T>;
 
 ffi::Error Bad(const char* what) { return ffi::Error::InvalidArgument(what); }
 
+// Members of an argument whose own layout has `rank` axes: the product of the axes before
+// them (1 without any), or -1 when it has fewer axes than that.
+template <class Dims>
+int64_t Members(const Dims& d, size_t rank) {
+  if (d.size() < rank) return -1;
+  int64_t m = 1;
+  for (size_t i = 0; i + rank < d.size(); ++i) m *= d[i];
+  return m;
+}
+
+// The trailing `rank` axes of d (its per-member layout).
+template <class Dims>
+int64_t Axis(const Dims& d, size_t rank, size_t i) { return d[d.size() - rank + i]; }
+
 // fn(b, i, x[b, i]) for every nonzero entry of x (batch, n), sample by sample
 template <typename F, typename Fn>
 inline void ForEachEvent(const F* x, int64_t batch, int64_t n, Fn&& fn) {
@@ -44,16 +62,21 @@ ffi::Error SpikeRows(ffi::Buffer<T> x, ffi::Buffer<T> w, ffi::ResultBuffer<T> ou
   using F = Native<T>;
   auto xd = x.dimensions();
   auto wd = w.dimensions();
-  if (xd.size() != 2 || wd.size() != 2 || xd[1] != wd[0]) return Bad("spike_rows: shapes");
-  const int64_t batch = xd[0], n_in = xd[1], n_out = wd[1];
-  const F* wp = w.typed_data();
-  F* op = out->typed_data();
-  std::fill(op, op + batch * n_out, F(0));
-  ForEachEvent(x.typed_data(), batch, n_in, [&](int64_t b, int64_t i, F v) {
-    F* orow = op + b * n_out;
-    const F* wr = wp + i * n_out;
-    for (int64_t j = 0; j < n_out; ++j) orow[j] += v * wr[j];
-  });
+  const int64_t members = Members(xd, 2);
+  if (members < 0 || Members(wd, 2) != members || xd.size() != wd.size() ||
+      Axis(xd, 2, 1) != Axis(wd, 2, 0))
+    return Bad("spike_rows: shapes");
+  const int64_t batch = Axis(xd, 2, 0), n_in = Axis(xd, 2, 1), n_out = Axis(wd, 2, 1);
+  for (int64_t m = 0; m < members; ++m) {
+    const F* wp = w.typed_data() + m * n_in * n_out;
+    F* op = out->typed_data() + m * batch * n_out;
+    std::fill(op, op + batch * n_out, F(0));
+    ForEachEvent(x.typed_data() + m * batch * n_in, batch, n_in, [&](int64_t b, int64_t i, F v) {
+      F* orow = op + b * n_out;
+      const F* wr = wp + i * n_out;
+      for (int64_t j = 0; j < n_out; ++j) orow[j] += v * wr[j];
+    });
+  }
   return ffi::Error::Success();
 }
 
@@ -66,23 +89,28 @@ ffi::Error SpikeScatter(ffi::Buffer<T> x, ffi::Buffer<ffi::S32> targets,
   auto xd = x.dimensions();
   auto td = targets.dimensions();
   auto od = out->dimensions();
-  if (xd.size() != 2 || td.size() != 2 || od.size() != 2 || xd[1] != td[0] ||
-      weights.element_count() != targets.element_count() || od[0] != xd[0])
+  const int64_t members = Members(xd, 2);
+  if (members < 0 || Members(td, 2) != members || Members(od, 2) != members ||
+      Axis(xd, 2, 1) != Axis(td, 2, 0) || weights.element_count() != targets.element_count() ||
+      Axis(od, 2, 0) != Axis(xd, 2, 0))
     return Bad("spike_scatter: shapes");
-  const int64_t batch = xd[0], n_in = xd[1], slots = td[1], n_out = od[1];
-  const int32_t* tp = targets.typed_data();
-  const F* wp = weights.typed_data();
-  F* op = out->typed_data();
-  std::fill(op, op + batch * n_out, F(0));
-  ForEachEvent(x.typed_data(), batch, n_in, [&](int64_t b, int64_t i, F v) {
-    F* orow = op + b * n_out;
-    const int32_t* t = tp + i * slots;
-    const F* wr = wp + i * slots;
-    for (int64_t s = 0; s < slots; ++s) {
-      const uint32_t j = static_cast<uint32_t>(t[s]);
-      if (j < static_cast<uint64_t>(n_out)) orow[j] += v * wr[s];
-    }
-  });
+  const int64_t batch = Axis(xd, 2, 0), n_in = Axis(xd, 2, 1), slots = Axis(td, 2, 1),
+                n_out = Axis(od, 2, 1);
+  for (int64_t m = 0; m < members; ++m) {
+    const int32_t* tp = targets.typed_data() + m * n_in * slots;
+    const F* wp = weights.typed_data() + m * n_in * slots;
+    F* op = out->typed_data() + m * batch * n_out;
+    std::fill(op, op + batch * n_out, F(0));
+    ForEachEvent(x.typed_data() + m * batch * n_in, batch, n_in, [&](int64_t b, int64_t i, F v) {
+      F* orow = op + b * n_out;
+      const int32_t* t = tp + i * slots;
+      const F* wr = wp + i * slots;
+      for (int64_t s = 0; s < slots; ++s) {
+        const uint32_t j = static_cast<uint32_t>(t[s]);
+        if (j < static_cast<uint64_t>(n_out)) orow[j] += v * wr[s];
+      }
+    });
+  }
   return ffi::Error::Success();
 }
 
@@ -278,25 +306,37 @@ void StdpInPlace(const Rule& rule, bool every, const StdpArgs<F>& a) {
 
 // The arguments every STDP kernel takes: weights, mask, pre spikes and factor (B, n_in),
 // post spikes and factor (B, n_out), `n_coef` coefficients; the result aliases the weights.
+// Member m's arguments (all with the same leading axes) are *a advanced by m (see Member).
 template <ffi::DataType T>
 const char* Decode(ffi::Buffer<T> w, ffi::Buffer<T> mask, ffi::Buffer<T> pre_s,
                    ffi::Buffer<T> pre_f, ffi::Buffer<T> post_s, ffi::Buffer<T> post_f,
                    ffi::Buffer<T> coef, ffi::ResultBuffer<T>& out, size_t n_coef,
-                   StdpArgs<Native<T>>* a) {
+                   StdpArgs<Native<T>>* a, int64_t* members) {
   auto wd = w.dimensions();
   auto pd = pre_s.dimensions();
   auto qd = post_s.dimensions();
-  if (wd.size() != 2 || pd.size() != 2 || qd.size() != 2 || pd[1] != wd[0] ||
-      qd[1] != wd[1] || pd[0] != qd[0] || coef.element_count() != n_coef ||
-      mask.element_count() != w.element_count() ||
+  *members = Members(wd, 2);
+  if (*members < 0 || Members(pd, 2) != *members || Members(qd, 2) != *members ||
+      Members(coef.dimensions(), 1) != *members || Axis(pd, 2, 1) != Axis(wd, 2, 0) ||
+      Axis(qd, 2, 1) != Axis(wd, 2, 1) || Axis(pd, 2, 0) != Axis(qd, 2, 0) ||
+      coef.element_count() != n_coef * *members || mask.element_count() != w.element_count() ||
       pre_f.element_count() != pre_s.element_count() ||
       post_f.element_count() != post_s.element_count())
     return "stdp: shapes";
   *a = {out->typed_data(), mask.typed_data(), pre_s.typed_data(), pre_f.typed_data(),
-        post_s.typed_data(), post_f.typed_data(), coef.typed_data(), pd[0], wd[0], wd[1]};
+        post_s.typed_data(), post_f.typed_data(), coef.typed_data(), Axis(pd, 2, 0),
+        Axis(wd, 2, 0), Axis(wd, 2, 1)};
   if (a->w != w.typed_data())
-    std::memcpy(a->w, w.typed_data(), sizeof(Native<T>) * wd[0] * wd[1]);
+    std::memcpy(a->w, w.typed_data(), sizeof(Native<T>) * w.element_count());
   return nullptr;
+}
+
+// Member m's slices of the arguments of all members.
+template <typename F>
+StdpArgs<F> Member(const StdpArgs<F>& a, int64_t m, size_t n_coef) {
+  const int64_t ww = a.n_in * a.n_out, pre = a.batch * a.n_in, post = a.batch * a.n_out;
+  return {a.w + m * ww, a.m + m * ww, a.ps + m * pre, a.pf + m * pre, a.qs + m * post,
+          a.qf + m * post, a.coef + m * static_cast<int64_t>(n_coef), a.batch, a.n_in, a.n_out};
 }
 
 #define NGC_STDP_ARGS                                                                       \
@@ -309,9 +349,13 @@ const char* Decode(ffi::Buffer<T> w, ffi::Buffer<T> mask, ffi::Buffer<T> pre_s,
 // Decodes the arguments (n_coef coefficients), then apply(coefficients, arguments).
 template <ffi::DataType T, class Apply>
 ffi::Error RunStdp(size_t n_coef, Apply apply, NGC_STDP_ARGS) {
-  StdpArgs<Native<T>> a;
-  if (const char* bad = Decode(NGC_STDP_PASS, n_coef, &a)) return Bad(bad);
-  apply(a.coef, a);
+  StdpArgs<Native<T>> all;
+  int64_t members = 0;
+  if (const char* bad = Decode(NGC_STDP_PASS, n_coef, &all, &members)) return Bad(bad);
+  for (int64_t m = 0; m < members; ++m) {
+    const StdpArgs<Native<T>> a = Member(all, m, n_coef);
+    apply(a.coef, a);
+  }
   return ffi::Error::Success();
 }
 

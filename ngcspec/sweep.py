@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,13 +29,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ngcspec.errors import RunError
+from ngcspec.errors import CircuitError, RunError
 from ngcspec.sweepspec import Member, SweptParam, members as expand_members, report_of, \
     swept_params
 
 
 class SweepListener(Protocol):
-    def planned(self, groups: list["GroupInfo"], epochs: int) -> None: ...
+    def planned(self, groups: list["GroupInfo"], epochs: int, n_members: int,
+                structural: list[str]) -> None: ...
     def chunk_started(self, group: int, chunk: int, compiling: bool) -> None: ...
     def epoch_done(self, group: int, chunk: int, epoch: int) -> None: ...
 
@@ -99,10 +99,27 @@ def sweep_members(resolved) -> list[Member]:
     return expand_members(sweep, resolved.components, resolved.spec.seed)
 
 
+def run_study(resolved, epochs: int | None = None, members_per_call: int | None = None,
+              listener: SweepListener | None = None, keep_records: bool = False) -> SweepResult:
+    """Run ``resolved``'s sweep: every member (:func:`run_sweep`), or an adaptive search
+    batch by batch when it combines with ``optuna``."""
+    from ngcspec.spec import OptunaCombine
+
+    sweep = resolved.spec.sweep
+    if sweep is not None and isinstance(sweep.combine, OptunaCombine):
+        from ngcspec.search import run_optuna
+
+        return run_optuna(resolved, epochs=epochs, members_per_call=members_per_call,
+                          listener=listener, keep_records=keep_records)
+    return run_sweep(resolved, epochs=epochs, members_per_call=members_per_call,
+                     listener=listener, keep_records=keep_records)
+
+
 def run_sweep(resolved, epochs: int | None = None, members_per_call: int | None = None,
               listener: SweepListener | None = None, keep_records: bool = False,
-              members: list[Member] | None = None) -> SweepResult:
-    """Run every member of ``resolved``'s sweep (or ``members``); see the module docstring."""
+              members: list[Member] | None = None, study: "Study | None" = None) -> SweepResult:
+    """Run every member of ``resolved``'s sweep (or ``members``, numbered 0, 1, ...) on
+    the groups of ``study`` (a new one by default); see the module docstring."""
     from ngcspec.spec import SweepSpec
 
     t0 = time.perf_counter()
@@ -114,10 +131,10 @@ def run_sweep(resolved, epochs: int | None = None, members_per_call: int | None 
     members = sweep_members(resolved) if members is None else members
     if any(m.index != i for i, m in enumerate(members)):
         raise ValueError("members must be numbered 0, 1, ... in order")
-    study = Study(resolved, params)
+    study = Study(resolved, params) if study is None else study
     groups = study.plan(members, members_per_call)
     if listener is not None:
-        listener.planned(groups, epochs)
+        listener.planned(groups, epochs, len(members), [p.name for p in params if not p.numeric])
     n = len(members)
     out = _Collected(n, keep_records)
     for g in groups:
@@ -191,7 +208,13 @@ class Study:
         from ngcspec.circuit import Circuit
 
         structural = {p.name: member.values[p.name] for p in self.params if not p.numeric}
-        resolved = self.resolved if not structural else _reresolve(self.resolved, structural)
+        try:
+            resolved = self.resolved if not structural else _reresolve(self.resolved, structural)
+        except CircuitError as exc:
+            shown = ", ".join(f"{k}={v}" for k, v in structural.items())
+            raise CircuitError([dataclasses.replace(p, message=f"{p.message} (with the swept "
+                                                    f"value(s) {shown})") for p in exc.problems]) \
+                from None
         base = Circuit(resolved)
         numeric = {p.name: member.values[p.name] for p in self.numeric}
         return base.with_params(**numeric) if numeric else base
@@ -239,53 +262,24 @@ def _replace_nested(model, path, value):
 
 
 def _choose_chunks(info: GroupInfo, resolved, members_per_call: int | None) -> None:
-    """The largest chunk that fits (or the one asked for), as even chunks as possible."""
+    """The largest chunk that fits in the memory this process may still use (estimated by
+    ``ngcspec.memory.estimate`` before compiling), or the size asked for; then chunks as
+    even as possible (least padding)."""
+    from ngcspec.memory import available_bytes, estimate
+
     n = len(info.members)
     if members_per_call is not None:
         size, info.chosen_by = min(members_per_call, n), "members_per_call"
     else:
-        budget = _available_bytes()
+        budget, _ = available_bytes()
         size = n
-        while size > 1 and estimate(resolved, members=size).total_bytes > budget:
+        while budget is not None and size > 1 and \
+                estimate(resolved, members=size).total_bytes > budget:
             size = -(-size // 2)
         info.chosen_by = "all fit" if size == n else "memory"
     info.chunks = -(-n // size)
-    info.chunk_size = -(-n // info.chunks)          # even chunks: least padding
+    info.chunk_size = -(-n // info.chunks)
     info.memory_bytes = estimate(resolved, members=info.chunk_size).total_bytes
-
-
-@dataclass(frozen=True)
-class _Estimate:
-    items: tuple[tuple[str, int], ...]
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(b for _, b in self.items)
-
-
-def estimate(resolved, batch_size: int | None = None, members: int = 1, devices: int = 1):
-    """Placeholder for the project's memory estimator (``ngcspec.memory.estimate``, same
-    signature): the state of every member twice (the epoch call's input and result), plus
-    the data, plus per-batch records and metrics."""
-    import math
-
-    itemsize = 8 if resolved.spec.dtype == "float64" else 4
-    phases = resolved.phases.values()
-    batch = batch_size or max([ph.data.batch_size if ph.data else ph.batch_size
-                               for ph in phases] or [1])
-    state = sum(math.prod(rc.shapes[c]) * (batch if spec.batched else 1) * itemsize
-                for rc in resolved.components.values()
-                for c, spec in rc.kind.compartments.items())
-    data = sum(a.nbytes for ph in phases if ph.data for a in ph.data.arrays.values())
-    return _Estimate((("state", 2 * state * members), ("data", 2 * data)))
-
-
-def _available_bytes() -> int:
-    """Half of the memory free now (the rest for XLA's temporaries and the host)."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        return 2**31
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,7 +469,12 @@ def with_sweep(resolved, *, params=None, seeds=None, combine=None, report=None):
         sweep["report"] = {"metric": report} if isinstance(report, str) else dict(report)
     if sweep == (raw.get("sweep") or {}) and resolved.spec.sweep is not None:
         return resolved
-    return _reresolve(dataclasses.replace(resolved, raw={**raw, "sweep": sweep}), {})
+    try:
+        return _reresolve(dataclasses.replace(resolved, raw={**raw, "sweep": sweep}), {})
+    except CircuitError as exc:     # lines of a regenerated text would mislead: name options
+        raise CircuitError([dataclasses.replace(
+            p, file="<sweep options>", line=None, column=None) if p.path.startswith("sweep")
+            else p for p in exc.problems]) from None
 
 
 def _plain(v):

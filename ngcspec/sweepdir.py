@@ -150,22 +150,27 @@ def _num(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
-def combination_table(rows: list[dict], params: list[str], report) -> list[dict]:
-    """One entry per parameter combination: its values, the seeds it ran, and per metric
-    (mean, sample standard deviation over the seeds, 0 for one seed); sorted best first by
-    the report metric, combinations without a finite value last."""
+def combination_table(rows: list[dict], params: list[str], report,
+                      finite: list[bool] | None = None) -> list[dict]:
+    """One entry per parameter combination: its values, the seeds it ran, whether every
+    member stayed finite, and per metric (mean, sample standard deviation over the seeds, 0
+    for one seed); sorted best first by the report metric, combinations with a non-finite
+    member or value last."""
     combos: dict[tuple, list[dict]] = {}
-    for r in rows:
-        combos.setdefault(tuple(repr(r[p]) for p in params), []).append(r)
+    for i, r in enumerate(rows):
+        ok = True if finite is None else finite[i]
+        combos.setdefault(tuple(repr(r[p]) for p in params), []).append({**r, "_ok": ok})
     metrics = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in params
-               and k != "seed"]
+               and k not in ("seed", "_ok")]
     out = []
     for members in combos.values():
         entry = {"values": {p: members[0][p] for p in params},
-                 "seeds": [m["seed"] for m in members], "metrics": {}}
+                 "seeds": [m["seed"] for m in members],
+                 "finite": all(m["_ok"] for m in members), "metrics": {}}
         for k in metrics:
             vals = np.array([m.get(k, np.nan) for m in members], float)
-            std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            with np.errstate(invalid="ignore"):
+                std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
             entry["metrics"][k] = (float(np.mean(vals)), std)
         out.append(entry)
     if report is not None:
@@ -174,7 +179,8 @@ def combination_table(rows: list[dict], params: list[str], report) -> list[dict]
 
         def key(e):
             mean = e["metrics"].get(metric, (math.nan, 0))[0]
-            return (not math.isfinite(mean), sign * mean if math.isfinite(mean) else 0)
+            good = e["finite"] and math.isfinite(mean)
+            return (not good, sign * mean if good else 0)
         out.sort(key=key)
     return out
 
@@ -205,7 +211,8 @@ class SweepData:
 
     def table(self) -> list[dict]:
         """Mean and spread over seeds per combination (see :func:`combination_table`)."""
-        return combination_table(self.rows, self.params, self.report)
+        finite = [m.get("finite", True) for m in self.members]
+        return combination_table(self.rows, self.params, self.report, finite)
 
     def records(self, index: int) -> dict[str, np.ndarray]:
         """A member's records (written only with ``--records``)."""
