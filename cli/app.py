@@ -84,12 +84,12 @@ def run(
     if weights_only and resume is None:
         raise UsageError("--resume-weights-only needs --resume RUN (the run to take weights from)")
     overrides = _parse_sets(sets)
+    if cpus is not None:
+        _pin_cpus(cpus)             # before JAX starts its CPU client and thread pool
     resolved = resolve_file(file, overrides=overrides)
     prepare_output(out_dir, resolved.spec.name)     # a bad --out fails now, not after the run
     previous = load_run(resume) if resume is not None else None
     check_fits(estimate(resolved, epochs=epochs), "this run")
-    if cpus is not None:
-        _pin_cpus(cpus)             # before JAX starts its CPU client and thread pool
     enable_compilation_cache()
     circuit = Circuit(resolved, Program(resolved, check_finite=check_finite))
     listener = _ProgressBar(err) if progress and sys.stderr.isatty() else _Quiet(err) if progress else None
