@@ -46,7 +46,7 @@ zeros in another order); spikes and weights agree to float rounding.
 connectivity of probability ``p_conn`` a synapse stores, per pre-synaptic unit, a padded list
 of its targets ``targets (n_in, max_out)`` and efficacies ``weights (n_in, max_out)``; a spike
 scatter-adds its row into the post-synaptic units. Memory and work are O(n_in * max_out),
-never O(n_in * n_out) (apart from one draw at init, see :func:`draw_connections`).
+never O(n_in * n_out), the draw at init included (:mod:`ngcspec.components.connectivity`).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ import math
 from typing import Callable
 
 from ngcspec import native
-from ngcspec.lazy import jnp, lax, random
+from ngcspec.components.connectivity import default_max_out, draw_connections  # noqa: F401
+from ngcspec.lazy import jnp, lax
 
 #: Smallest static size of an event path (and the granularity of ``max_spikes``).
 CHUNK = 8
@@ -246,41 +247,6 @@ def event_update(rule: Callable, mats: dict, pre: dict, post: dict, pre_events, 
 # ---------------------------------------------------------------------------------------------
 # Connection lists
 
-def default_max_out(n_out: int, p_conn: float) -> int:
-    """Room per pre-synaptic unit: the mean n_out p plus six standard deviations (+1).
-
-    A unit drawn with more targets keeps the first ``max_out`` (in target order); at six
-    standard deviations that happens to about one unit in 10^9."""
-    mean = n_out * p_conn
-    return max(1, min(n_out, math.ceil(mean + 6.0 * math.sqrt(mean * (1.0 - p_conn))) + 1))
-
-
-def draw_connections(key, p_conn: float, shape, max_out: int, weight_draw, dtype):
-    """Connection lists drawn exactly as a dense synapse draws its mask and weights.
-
-    ``key`` is split as the dense synapses split it (``k_w, k_b, k_mask``): the mask is
-    Bernoulli(p_conn) over (n_in, n_out) and ``weight_draw(k_w)`` the dense weights, so a
-    sparse and a dense synapse of the same name, seed and parameters hold the same network.
-    Returns ``targets`` (n_in, max_out) int32 (``n_out`` marks an empty slot) and ``weights``
-    (0 in empty slots). The dense draw costs O(n_in n_out) once, at init."""
-    n_in, n_out = shape
-    k_w, _, k_mask = random.split(key, 3)
-    mask = random.bernoulli(k_mask, p_conn, (n_in, n_out)) if p_conn < 1.0 else \
-        jnp.ones((n_in, n_out), bool)
-    # targets in increasing order: the k-th connection of row i goes to slot k (a cumsum and a
-    # scatter; a top_k per row costs ten times more at init)
-    slot = jnp.cumsum(mask, axis=1, dtype=jnp.int32) - 1
-    slot = jnp.where(mask & (slot < max_out), slot, max_out)           # max_out: dropped
-    rows = jnp.broadcast_to(jnp.arange(n_in, dtype=jnp.int32)[:, None], (n_in, n_out))
-    cols = jnp.broadcast_to(jnp.arange(n_out, dtype=jnp.int32)[None, :], (n_in, n_out))
-    targets = jnp.full((n_in, max_out + 1), n_out, jnp.int32).at[rows, slot].set(cols)
-    targets = targets[:, :max_out]
-    ok = targets < n_out
-    dense_w = weight_draw(k_w)
-    picked = jnp.take_along_axis(dense_w, jnp.minimum(targets, n_out - 1), axis=1)
-    return targets, jnp.where(ok, picked, 0.0).astype(dtype)
-
-
 def dense_from_lists(targets, weights, n_out: int):
     """The dense (n_in, n_out) matrix of connection lists (for checks and plots)."""
     n_in = targets.shape[0]
@@ -333,6 +299,7 @@ from ngcspec.components import initializers  # noqa: E402
 from ngcspec.components.dynamic_synapses import (  # noqa: E402
     ConductanceParams, ExponentialSynapse, _CONDUCTANCE_DEVIATIONS)
 from ngcspec.components.synapses import DenseParams  # noqa: E402
+from ngcspec.lazy import random  # noqa: E402
 from ngcspec.registry import (  # noqa: E402
     Compartment, Component, In, Out, Weight, register)
 
@@ -400,8 +367,10 @@ _LISTS_DOC = """
     Storage: per pre-synaptic unit i, ``targets[i]`` lists the post-synaptic units it
     reaches and ``weights[i]`` their efficacies, padded to ``max_out`` slots (empty slots:
     target n_out, weight 0). A connection exists with probability ``p_conn``, drawn once at
-    init exactly as the dense synapses draw their mask (same name, seed and parameters: the
-    same network), so memory is n_in * max_out, not n_in * n_out; ``init:`` files may give
+    init row by row in O(n_in * max_out) (each row from its own counter-based stream, so the
+    network does not depend on how the draw is split), from the same numbers as the dense
+    synapses' mask and weights (same name, seed and parameters: the same network), so memory
+    is n_in * max_out, not n_in * n_out; ``init:`` files may give
     ``targets`` and ``weights`` instead. max_out defaults to n_out p_conn plus six standard
     deviations (+1): a unit drawn with more targets keeps the first max_out, which happens to
     about one unit in 10^9. ``pre_range: [start, stop]`` restricts the connections to the
@@ -450,9 +419,7 @@ class SparseSynapse(Component):
     @classmethod
     def init(cls, p, key, dtype) -> dict:
         shape = (p.rows, p.shape[1])
-        targets, weights = draw_connections(
-            key, p.p_conn, shape, p.slots,
-            lambda k: initializers.draw(p.weight_init, shape, k, dtype), dtype)
+        targets, weights = draw_connections(key, p.p_conn, shape, p.slots, p.weight_init, dtype)
         k_b = random.split(key, 3)[1]
         biases = jnp.zeros((p.shape[1],), dtype) if p.bias_init is None else \
             initializers.draw(p.bias_init, (p.shape[1],), k_b, dtype)
@@ -502,13 +469,8 @@ class SparseExponentialSynapse(ExponentialSynapse):
     @classmethod
     def init(cls, p, key, dtype) -> dict:
         shape = (p.rows, p.shape[1])
-        if p.is_nonplastic:
-            def weight_draw(k):
-                return jnp.ones(shape, dtype)
-        else:
-            def weight_draw(k):
-                return initializers.draw(p.weight_init, shape, k, dtype)
-        targets, weights = draw_connections(key, p.p_conn, shape, p.slots, weight_draw, dtype)
+        targets, weights = draw_connections(key, p.p_conn, shape, p.slots,
+                                            None if p.is_nonplastic else p.weight_init, dtype)
         return {"targets": targets, "weights": weights}
 
     @classmethod

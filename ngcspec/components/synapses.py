@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PositiveInt, model_validator)
 
-from ngcspec.components import initializers, optimizers
+from ngcspec.components import connectivity, initializers, optimizers
 from ngcspec.components.initializers import UniformInit, WeightInit
 from ngcspec.lazy import jnp, random
 from ngcspec.params import Static
@@ -78,7 +78,8 @@ class _DenseBase(Component):
         n_in, n_out = p.shape
         k_w, k_b, k_mask = random.split(key, 3)
         if p.p_conn < 1.0:
-            mask = random.bernoulli(k_mask, p.p_conn, (n_in, n_out)).astype(dtype)
+            # row by row, from the streams the connection-list synapses draw from (one network)
+            mask = connectivity.draw_mask(k_mask, p.p_conn, (n_in, n_out), dtype)
         else:
             mask = jnp.ones((n_in, n_out), dtype)
         weights = initializers.draw(p.weight_init, (n_in, n_out), k_w, dtype) * mask
