@@ -24,6 +24,8 @@ REF_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 WIRE_RE = re.compile(
     rf"^\s*(?:(?P<scale>{_NUM})\s*\*\s*)?(?P<src>\w+\.\w+)\s*(?P<arrow>->|~>)\s*(?P<dst>\w+\.\w+)\s*$")
+#: the same form without named groups, for the JSON Schema (editors use ECMA-262 patterns)
+WIRE_PATTERN = rf"^\s*(?:{_NUM}\s*\*\s*)?\w+\.\w+\s*(?:->|~>)\s*\w+\.\w+\s*$"
 
 #: Validators below raise ``ValueError(message + HINT + hint)``: the resolver shows the part
 #: after HINT as the problem's hint (how to fix it), apart from the message (what is wrong).
@@ -220,7 +222,8 @@ def _wire_trouble(v: str) -> str:
     return "it does not have the form of a wire"
 
 
-Wire = Annotated[WireSpec, BeforeValidator(parse_wire),
+Wire = Annotated[WireSpec, BeforeValidator(parse_wire, json_schema_input_type=Union[
+                     Annotated[str, Field(pattern=WIRE_PATTERN)], WireSpec]),
                  Field(description="'a.x -> b.y', 'a.x ~> b.y', '-1.0 * a.x -> b.y' or a mapping")]
 
 
@@ -356,10 +359,21 @@ class Phase(Model):
 
 
 class RunSpec(Model):
-    epochs: int = Field(1, ge=1, le=1_000_000)
+    """How ``ngc run`` runs the circuit: epochs, what to record, NaN checks."""
+
+    epochs: int = Field(1, ge=1, le=1_000_000, description="passes over every phase's data")
     record: dict[Ref, RecordMode] = Field(default_factory=dict,
                                           description="compartments to save and how often")
     check_finite: bool = Field(True, description="report the first NaN/Inf in the state (component, compartment, step)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metrics_belong_to_phases(cls, v):
+        if isinstance(v, dict) and "metrics" in v:
+            raise ValueError("'metrics' belong under a phase, not under 'run'" + HINT +
+                             "move them into a phase: phases: {train: {data: train, metrics: "
+                             "{...}}}")
+        return v
 
 
 class Tie(Model):
@@ -549,19 +563,34 @@ class CircuitSpec(Model):
     """A circuit file."""
 
     ngcspec: Literal[1] = Field(..., description="format version of this file")
-    name: str = Field(..., min_length=1, max_length=200)
-    description: str = ""
+    name: str = Field(..., min_length=1, max_length=200,
+                      description="the circuit's name (run directories are named after it)")
+    description: str = Field("", description="free text about the circuit")
     dt: float = Field(1.0, gt=0, le=1e6, description="integration step (ms)")
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    dtype: Literal["float32", "float64"] = "float32"
-    data: dict[Name, DataSource] = Field(default_factory=dict)
-    components: dict[Name, dict[str, Any]] = Field(..., min_length=1)
-    wires: list[Wire] = Field(default_factory=list)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of every random draw (initial "
+                      "weights, noise, shuffling); `ngc run --seed` overrides it")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point type of "
+                                                 "the state and of the computation")
+    data: dict[Name, DataSource] = Field(
+        default_factory=dict, description="data sources by name: a shipped data set or arrays "
+                                          "from a file, served in batches")
+    components: dict[Name, dict[str, Any]] = Field(
+        ..., min_length=1, description="components by name: {kind: KIND, ...its parameters} "
+                                       "(`ngc components KIND` lists them)")
+    wires: list[Wire] = Field(
+        default_factory=list, description="what input compartments read: 'a.x -> b.y' "
+                                          "('~>' reads the previous step's value)")
     order: list[Name] | None = Field(None, description="explicit execution order, checked against the wires")
-    clamps: dict[Ref, Clamp] = Field(default_factory=dict)
-    schedule: list[Entry] | None = None
-    phases: dict[Name, Phase] | None = None
-    run: RunSpec = Field(default_factory=RunSpec)
+    clamps: dict[Ref, Clamp] = Field(
+        default_factory=dict, description="values held on unwired inputs: a data field "
+                                          "('train.x'), a number, {constant}, {file} or {stimulus}")
+    schedule: list[Entry] | None = Field(
+        None, description="what one batch does: reset, advance N steps, evolve plastic "
+                          "components, repeat blocks")
+    phases: dict[Name, Phase] | None = Field(
+        None, description="passes per epoch (train, test, ...), each with its own data, clamps, "
+                          "schedule, metrics and records; without phases one phase named 'run'")
+    run: RunSpec = Field(default_factory=RunSpec, description="epochs, records, NaN checks")
     sweep: SweepSpec | None = Field(None, description="a study run by `ngc sweep` (ignored by `ngc run`)")
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
