@@ -126,3 +126,59 @@ def test_modes_that_cannot_apply_are_refused_with_the_place(mode, where):
     msg = str(info.value)
     assert mode in msg and "record" in msg
     assert ("repeat" in msg) if mode == "per_repeat" else ("batch axis" in msg)
+
+
+# ---------------------------------------------------------------------------------------------
+# mean metrics of one unit, scaled: the example circuits state their curves in the run table
+
+
+@pytest.mark.slow
+def test_fI_metrics_are_the_recorded_spike_counts_in_hz():
+    res = ngcspec.load(CIRCUITS / "lif_fI.yaml").run()
+    counts = res.records["run/z.s"][0, :, 0, :].sum(axis=0)      # 4000 steps x 0.05 ms
+    currents = [10, 13, 15, 20, 30, 50, 80, 120]
+    got = [res.metrics["run"][0][f"rate_hz_j{j}"] for j in currents]
+    np.testing.assert_allclose(got, counts / 0.2)
+    # silent at or below the rheobase (R I <= thr - v_rest = 13 mV); above it, a first spike
+    # after t1 = tau ln(I / (I - 13)) from rest, then one every T(I) (the closed form in the
+    # file): 1 + (200 - t1) / T spikes, to within the Euler steps' rounding
+    assert got[0] == got[1] == 0
+    tau, t_ref = 10.0, 2.0
+    v_e = 5.0 * np.exp(-t_ref / tau)                  # (v_reset - v_rest) e^(-t_ref/tau_m)
+    for j, rate in zip(currents[2:], got[2:]):
+        period = t_ref + tau * np.log((j - v_e) / (j - 13.0))
+        first = tau * np.log(j / (j - 13.0))
+        assert abs(rate * 0.2 - (1 + (200.0 - first) / period)) < 1.5, (j, rate, period)
+
+
+@pytest.mark.slow
+def test_stdp_window_metrics_are_the_closed_form_weights():
+    final = ngcspec.load(CIRCUITS / "stdp_pairing.yaml").run().final_metrics()["run"]
+    e = np.exp(-1.0)                                  # a trace read 10 ms after its spike
+    assert final["w_trace_lag_minus10ms"] == pytest.approx(0.5 - 0.012 * e, abs=2e-6)
+    assert final["w_trace_lag_0ms"] == pytest.approx(0.5 + 0.01 - 0.012, abs=2e-6)
+    assert final["w_trace_lag_plus10ms"] == pytest.approx(0.5 + 0.01 * e, abs=2e-6)
+    assert final["w_exp_lag_plus10ms"] == pytest.approx(0.5 + 0.01 * e * np.exp(-0.5), abs=2e-6)
+    assert final["w_event_lag_plus1ms"] == pytest.approx(0.5 + 0.01 * (1 - 1.01 * 0.5), abs=2e-6)
+    assert final["w_event_lag_plus5ms"] == pytest.approx(0.5 - 0.01 * 1.01 * 0.5, abs=2e-6)
+
+
+@pytest.mark.slow
+def test_conductance_peak_metrics_are_the_maxima_of_the_recorded_kernels():
+    res = ngcspec.load(CIRCUITS / "conductance_kernels.yaml").run()
+    final = res.final_metrics()
+    for kind in ("exp", "alpha", "dexp"):
+        g = res.records[f"drive/{kind}.g_syn"].ravel()[:200]       # the single spike at 5 ms
+        assert final[f"{kind}_peak"]["g_peak"] == pytest.approx(float(g.max()), rel=1e-6)
+    assert final["exp_peak"]["g_peak"] == pytest.approx(1.0, abs=1e-6)
+    assert final["alpha_peak"]["g_peak"] == pytest.approx(0.377, abs=1e-3)
+    assert final["dexp_peak"]["g_peak"] == pytest.approx(0.487, abs=1e-3)
+
+
+def test_a_metric_unit_out_of_range_is_a_located_error():
+    text = POISSON_LIF.format(mode="per_step").replace(
+        "    record:", "    metrics: {r: {mean: z.s, unit: 10}}\n    record:")
+    with pytest.raises(CircuitError) as info:
+        ngcspec.load(text)
+    msg = str(info.value)
+    assert "metrics.r.unit" in msg and "no unit 10" in msg and "from 0 to 9" in msg

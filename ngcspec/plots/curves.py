@@ -17,6 +17,8 @@ def metric_curves(view: RunView):
     names = list(dict.fromkeys(k for hist in metrics.values() for entry in hist for k in entry))
     if not names:
         return None
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = new_figure(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
         for phase, hist in metrics.items():
@@ -24,6 +26,7 @@ def metric_curves(view: RunView):
             if ys and len(ys) == len(hist):
                 ax.plot(view.phase_epochs(phase)[-len(ys):], ys, marker="o", label=phase)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name + (" (fraction)" if name.startswith("acc") else ""))
         ax.set_title(name, fontsize="medium")
         ax.legend(fontsize="small")
