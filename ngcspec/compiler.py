@@ -476,7 +476,12 @@ class PhaseProgram:
         for mname, (kind, comp, part) in self.phase.metrics.items():
             v = self.prog.read(params, state, comp, part)
             if kind == "mean":
-                sums[mname] = (jnp.sum(v.astype(self.dtype)), jnp.asarray(v.size, self.dtype))
+                spec = self.prog.r.spec.phases[self.phase.name].metrics[mname]
+                if spec.unit is not None:      # one unit of each sample (or of the weights)
+                    batched = self.prog.comps[comp].kind.compartments[part].batched
+                    v = v.reshape(v.shape[0], -1)[:, spec.unit] if batched else v.reshape(-1)[spec.unit]
+                total = jnp.sum(v.astype(self.dtype)) * spec.scale
+                sums[mname] = (total, jnp.asarray(v.size, self.dtype))
             else:
                 pred = jnp.argmax(v.reshape(v.shape[0], -1), axis=-1)
                 correct = jnp.sum((pred == batch["label"]).astype(self.dtype))

@@ -858,6 +858,12 @@ class _Resolver:
                 r = self.ref(mp + ("mean" if isinstance(m, MeanMetric) else "accuracy",), ref, comps)
                 if r is None:
                     continue
+                if isinstance(m, MeanMetric) and m.unit is not None:
+                    n_units = math.prod(comps[r[0]].shapes[r[1]])
+                    if m.unit >= n_units:
+                        self.fail(mp + ("unit",), f"{ref} has {n_units} unit(s) per sample, so "
+                                  f"there is no unit {m.unit}", f"give a unit from 0 to {n_units - 1}")
+                        continue
                 if isinstance(m, AccuracyMetric):
                     c = comps[r[0]]
                     if not c.kind.compartments[r[1]].batched:

@@ -322,6 +322,11 @@ def normalise_schedule(v: Any) -> Any:
 
 class MeanMetric(Model):
     mean: Ref = Field(..., description="mean over every element (and sample) of a compartment")
+    unit: int | None = Field(None, ge=0, description="only this unit of each sample (flat index), "
+                             "e.g. one cell's spike count")
+    scale: float = Field(1.0, allow_inf_nan=False,
+                         description="factor on the mean, e.g. 1000 / (steps x dt) to turn a "
+                                     "spike count into Hz")
 
 
 class AccuracyMetric(Model):
