@@ -351,7 +351,9 @@ class Phase(Model):
     data: Name | None = Field(None, description="data source of this phase (a key of 'data')")
     clamps: dict[Ref, Clamp] | None = Field(None, description="default: the file's top-level clamps")
     schedule: list[Entry] | None = Field(None, description="default: the file's top-level schedule")
-    metrics: dict[Name, Metric] = Field(default_factory=dict)
+    metrics: dict[Name, Metric] = Field(
+        default_factory=dict,
+        description="named metrics: {name: {mean: comp.x}} or {name: {accuracy: comp.x}}")
     record: dict[Ref, RecordMode] | None = Field(None, description="default: run.record")
     every: int = Field(1, ge=1, description="run this phase every N epochs (and after the last)")
     batches: int = Field(1, ge=1, description="without data: batches per epoch")
