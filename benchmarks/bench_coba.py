@@ -44,6 +44,24 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 COBA = ROOT / "circuits" / "coba.yaml"
+SCALED = ROOT / "circuits" / "coba_scaled.yaml"
+
+
+def scaled_overrides(n: int) -> dict:
+    """Overrides that make circuits/coba_scaled.yaml a network of ``n`` neurons: 80% E,
+    20% I, connection probability 80 / n; the XLA path's spike bounds at three times a
+    population's mean count per step at 20 Hz (as the file's at 16,000)."""
+    n_e = n * 4 // 5
+    p = 80.0 / n
+
+    def bound(units, least):
+        return max(least, -(-(-(-units * 6 // 1000)) // 8) * 8)
+
+    return {"exc.shape": [n, n], "exc.pre_range": [0, n_e], "exc.p_conn": p,
+            "exc.max_spikes": bound(n_e, 32),
+            "inh.shape": [n, n], "inh.pre_range": [n_e, n], "inh.p_conn": p,
+            "inh.max_spikes": bound(n - n_e, 16),
+            "cells.n_units": n, "count.n_units": n}
 
 
 def versions() -> dict:
@@ -113,11 +131,10 @@ class Hand:
         n, n_e, dt = 4000, 3200, 0.1
         d = np.load(ROOT / "circuits" / "data" / "coba_init.npz")
         mo = events.default_max_out(n, 0.02)
-        ones = lambda k, r: jnp.ones((r, n))  # noqa: E731
-        t_e, w_e = events.draw_connections(jax.random.PRNGKey(0), 0.02, (n_e, n), mo,
-                                           lambda k: ones(k, n_e), jnp.float32)
-        t_i, w_i = events.draw_connections(jax.random.PRNGKey(1), 0.02, (n - n_e, n), mo,
-                                           lambda k: ones(k, n - n_e), jnp.float32)
+        t_e, w_e = events.draw_connections(jax.random.PRNGKey(0), 0.02, (n_e, n), mo, None,
+                                           jnp.float32)
+        t_i, w_i = events.draw_connections(jax.random.PRNGKey(1), 0.02, (n - n_e, n), mo, None,
+                                           jnp.float32)
 
         def step(c, _):
             v, ge, gi, rfr, s, cnt = c

@@ -80,7 +80,7 @@ class Program:
             rc = self.comps[name]
             # keyed by name, so adding or reordering components leaves the other draws alone
             s = initial_values(rc.kind, rc.params, random.fold_in(key, _name_seed(name)),
-                               rc.shapes, batch_size, self.dtype, rc.initial)
+                               rc.shapes, batch_size, self.dtype, self._initial(name))
             ctx = StepContext(params["dt"], jnp.zeros((), self.dtype), None, batch_size)
             state[name] = reset_component(rc.kind, self.view(params, name), s, rc.shapes, ctx,
                                           self.dtype, self._overrides(name))
@@ -106,7 +106,26 @@ class Program:
 
     def _overrides(self, name):
         rc = self.comps[name]
-        return {c: a for c, a in rc.initial.items() if not rc.kind.compartments[c].persistent}
+        return {c: a for c, a in self._initial(name).items()
+                if not rc.kind.compartments[c].persistent}
+
+    def _initial(self, name) -> dict:
+        """The component's ``init:`` arrays. A drawn one (``{dist: ...}``) is drawn from the
+        file's seed and the component's and compartment's names, inside the program, so
+        every reset restores the same values (as from a file) and no large array becomes a
+        constant of the program."""
+        from ngcspec.components import initializers
+
+        rc = self.comps[name]
+        out = {}
+        for c, a in rc.initial.items():
+            if isinstance(a, np.ndarray):
+                out[c] = a
+                continue
+            key = random.fold_in(random.fold_in(random.PRNGKey(self.r.spec.seed),
+                                                _name_seed(name)), _name_seed(c))
+            out[c] = initializers.draw(a, rc.shapes[c], key, self.dtype)
+        return out
 
     def reset(self, params: dict, state: dict, batch_size: int) -> dict:
         out = {}

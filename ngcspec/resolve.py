@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import ValidationError, create_model
 
 from ngcspec import graph
+from ngcspec.components import initializers
 from ngcspec.errors import CircuitError, NgcspecError, Problem, near, one_of, suggest
 from ngcspec.registry import Component, get_kind, kinds
 from ngcspec.spec import (COMMON_FIELDS, HINT, REF_RE, AccuracyMetric, Advance, CircuitSpec,
@@ -644,6 +645,16 @@ class _Resolver:
                           "without one, biases read from a file would be used but never learned",
                           "add a bias_init (e.g. bias_init: {dist: constant, value: 0.0}); "
                           "the file then sets the biases' initial values", key=True)
+                continue
+            if hasattr(ref, "dist"):                     # drawn by the compiler, from the seed
+                bad = initializers.problems(ref, shapes[cname])
+                if kind.compartments[cname].integer:
+                    bad.append(f"'{cname}' holds integers; a drawn initial value needs a float "
+                               "compartment")
+                for msg in bad:
+                    self.fail(p, msg)
+                if not bad:
+                    out[cname] = ref
                 continue
             arr = self.inline_array(p, ref) if isinstance(ref, list) else self.load_array(p, ref)
             if arr is None:

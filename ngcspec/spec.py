@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag,
                       field_validator, model_validator)
 
+from ngcspec.components.initializers import WeightInit
 from ngcspec.errors import suggest
 from ngcspec.params import refuse_bool_numbers
 
@@ -397,12 +398,16 @@ class Normalize(Model):
 
 
 def _init_tag(v: Any) -> str:
-    return "inline" if isinstance(v, list) else "file"
+    if isinstance(v, list):
+        return "inline"
+    return "draw" if (isinstance(v, dict) and "dist" in v) or hasattr(v, "dist") else "file"
 
 
-#: An initial value: an array file, or the numbers themselves as a nested list (small weights).
+#: An initial value: an array file, the numbers themselves as a nested list (small weights),
+#: or a random draw ({dist: gaussian, mean: -65, std: 5}, the weight initialisers' format).
 InitValue = Annotated[
-    Union[Annotated[FileClamp, Tag("file")], Annotated[list, Tag("inline")]],
+    Union[Annotated[FileClamp, Tag("file")], Annotated[list, Tag("inline")],
+          Annotated[WeightInit, Tag("draw")]],
     Discriminator(_init_tag),
 ]
 
@@ -413,8 +418,9 @@ class ComponentCommon(Model):
     kind: str = Field(..., description="component kind (ngc components)")
     tie: Tie | None = Field(None, description="share a compartment with another component")
     init: dict[Name, InitValue] | None = Field(
-        None, description="initial values per compartment (weights, state): {file: array.npy} "
-                          "or the numbers as a nested list, e.g. weights: [[0.5, -1.0]]")
+        None, description="initial values per compartment (weights, state): {file: array.npy}, "
+                          "the numbers as a nested list, e.g. weights: [[0.5, -1.0]], or a draw, "
+                          "e.g. v: {dist: gaussian, mean: -65.0, std: 5.0} (from the seed)")
     normalize: Normalize | None = Field(None, description="rescale a compartment after evolve")
 
 
