@@ -310,23 +310,28 @@ class _GroupProgram:
         from ngcspec.lazy import jax, jnp
 
         params = jax.tree_util.tree_map(lambda x: x, self.circuit.params)
-        for p, path in zip(self.numeric, self.leaves):
-            per = [_get(self.circuit.with_params(**{p.name: m.values[p.name]}).params, path)
-                   for m in members]
-            _set(params, path, jnp.stack(per))
+        for p, path in zip(self.numeric, self.leaves):   # converted as with_params does
+            _set(params, path, jnp.asarray(np.array([m.values[p.name] for m in members],
+                                                    self.program.dtype)))
         return params
+
+    def init(self, params: dict, members: list[Member], batch_size: int) -> dict:
+        """Every member's initial state by the solo program (one small compile, the same
+        bits as a solo run), stacked on a member axis."""
+        from ngcspec.lazy import jax
+
+        init = self.program.jitted_init(batch_size)
+        states = []
+        for j, m in enumerate(members):
+            own = jax.tree_util.tree_map(lambda x, ax: x if ax is None else x[j], params,
+                                         self.axes, is_leaf=lambda x: x is None)
+            states.append(jax.device_get(init(own, m.seed)))
+        return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *states)
 
     def _fn(self, key, make):
         if key not in self._fns:
             self._fns[key] = make()
         return self._fns[key]
-
-    def init_fn(self, batch_size: int):
-        from ngcspec.lazy import jax
-
-        init = self.program.jitted_init(batch_size)
-        return self._fn(("init", batch_size), lambda: jax.jit(jax.vmap(
-            init, in_axes=(self.axes, 0))))
 
     def resize_fn(self, batch_size: int):
         from ngcspec.compiler import resize
@@ -356,8 +361,8 @@ class _GroupProgram:
         params = self.member_params(members)
         seeds = jnp.asarray([m.seed for m in members], jnp.int32)
         first = r.phases[next(iter(r.phases))]
-        state = self.init_fn(first.data.batch_size if first.data else first.batch_size)(
-            params, seeds)
+        state = self.init(params, members, first.data.batch_size if first.data else
+                          first.batch_size)
         k = len(members)
         metrics = [{p: [] for p in r.phases} for _ in range(k)]
         finite = [True] * k
