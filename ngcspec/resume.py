@@ -30,6 +30,7 @@ from ngcspec.errors import RunError
 
 _FINAL_MODES = ("final",)           # one value per run: the latest replaces the earlier
 _FIRST_MODES = ("initial",)         # one value per run: the earliest is kept
+_ROW_MODES = ("spike_times",)       # rows of events whose first column is the epoch
 
 
 def fingerprint(resolved) -> dict[str, str]:
@@ -146,6 +147,9 @@ def merge_history(earlier, result, resolved):
             records[key] = old
         elif mode in _FINAL_MODES:
             continue
+        elif mode in _ROW_MODES:        # one row per event, the epoch in column 0
+            dropped = np.isin(np.asarray(old)[:, 0], prev_forced.get(ph, []))
+            records[key] = np.concatenate([np.asarray(old)[~dropped], np.asarray(new)])
         elif np.ndim(old) and len(old) == len(prev_epochs.get(ph, [])):
             kept = np.asarray(old)[keep.get(ph, [])]
             records[key] = np.concatenate([kept, np.asarray(new)]) if len(kept) else new

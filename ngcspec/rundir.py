@@ -228,16 +228,27 @@ def write_run(result, resolved, out_root: str | os.PathLike = "runs",
             os.rename(tmp.path, kept)
         except OSError:
             kept = tmp.path
+        where = f" ({exc.filename})" if exc.filename else ""
         raise RunWriteError(
-            f"could not write the run directory in {root}: {exc.strerror or exc}\n"
-            f"    what was written is kept in {kept}\n"
-            "    free disk space (or raise the file-size limit) and run again", kept) from None
+            f"could not write the run directory in {root}: {exc.strerror or exc}{where}\n"
+            f"    what was written is kept in {kept}\n    {_write_hint(exc)}", kept) from None
     except BaseException:
         shutil.rmtree(tmp.path, ignore_errors=True)
         raise
     finally:
         tmp.release()
     return final
+
+
+def _write_hint(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
+        return "free disk space (or raise the file-size limit) and run again"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "make the folder writable, or choose another with --out, and run again"
+    if exc.errno == errno.ENOENT:
+        return ("an input file of the circuit was moved or deleted while it ran; put it "
+                "back, or load the circuit from its new place, and run again")
+    return "fix the cause above and run again"
 
 
 def _copy_inputs(resolved, dest: Path) -> tuple[dict, dict[str, str]]:
