@@ -1,7 +1,7 @@
 """ngcspec: neural circuits written as YAML, compiled into one jitted JAX program.
 
     import ngcspec
-    circuit = ngcspec.load("circuits/pc_digits.yaml")
+    circuit = ngcspec.load("circuits/pc_digits_classifier.yaml")
     result = circuit.run()
 """
 

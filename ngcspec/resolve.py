@@ -129,6 +129,9 @@ def read_source(path_or_text: str | os.PathLike) -> tuple[Source, Path]:
         raise CircuitError([Problem(f"no such file: {path}", str(path), hint="check the path")])
     if path.is_dir():
         raise CircuitError([Problem(f"{path} is a directory, not a circuit file", str(path))])
+    if not path.is_file():          # a FIFO or a device would block or never end
+        raise CircuitError([Problem(f"{path} is not a regular file", str(path),
+                                    hint="give the path of a circuit .yaml file")])
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -931,6 +934,10 @@ class _Resolver:
                 arrays = datamod.load_table(ds.file, x=ds.x, y=ds.y, label=ds.label,
                                             base_dir=self.base)
                 self.files[ds.file] = datamod.resolve_path(ds.file, self.base)
+                if Path(ds.file).suffix.lower() not in (".npz", ".csv"):
+                    for other in (ds.y, ds.label):      # label/target files of .npy/IDX data
+                        if isinstance(other, str):
+                            self.files[other] = datamod.resolve_path(other, self.base)
         except NgcspecError as exc:
             self.fail(path + (("dataset",) if ds.dataset else ("file",)),
                       getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))

@@ -274,14 +274,25 @@ def _copy_inputs(resolved, dest: Path) -> tuple[dict, dict[str, str]]:
 
 
 def _copy_hashing(source: Path, target: Path) -> tuple[str, int]:
+    """Copy ``source`` and return its sha256 and size; a file that changes while it is
+    copied is an error (the copy would match neither version)."""
     h = hashlib.sha256()
     size = 0
+    before = _signature(source)
     with open(source, "rb") as src, open(target, "wb") as dst:
         while chunk := src.read(1 << 20):
             h.update(chunk)
             dst.write(chunk)
             size += len(chunk)
+    if _signature(source) != before or size != before[0]:
+        raise RunError(f"{source} changed while it was copied into the run directory; "
+                       "rerun once nothing writes to it")
     return h.hexdigest(), size
+
+
+def _signature(p: Path) -> tuple[int, int]:
+    st = p.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _sha256(path: Path) -> str:
