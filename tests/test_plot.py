@@ -261,3 +261,55 @@ def test_cli_plot_errors_exit_1_without_a_traceback(run_dir, capsys):
         assert info.value.code == code, args
         printed = capsys.readouterr().err
         assert "Traceback" not in printed and printed.strip()
+
+
+POISSON_SWEEP = """
+ngcspec: 1
+name: poisson-sweep
+dt: 1.0
+components:
+  p: {kind: PoissonCell, n_units: 50, target_freq: 100.0}
+  count: {kind: SpikeCounter, n_units: 50}
+wires: [p.outputs -> count.inputs]
+phases:
+  run:
+    batches: 1
+    batch_size: 2
+    clamps: {p.inputs: {constant: 1.0}}
+    schedule: [reset, {advance: 100}]
+    metrics: {mean_count: {mean: count.counts}}
+"""
+
+
+@pytest.mark.slow
+def test_sweep_plot_shows_the_mean_over_seeds_with_their_spread(tmp_path):
+    import csv
+
+    from ngcspec.sweepdir import write_sweep
+
+    circuit = ngcspec.load(POISSON_SWEEP)
+    result = circuit.sweep(params={"p.target_freq": [20.0, 100.0, 400.0]}, seeds=range(3))
+    sweep_dir = write_sweep(result, circuit.resolved, tmp_path)
+    (path,) = plot_run(sweep_dir)
+    assert path.name == "sweep_run.mean_count_vs_p.target_freq.png"
+    with open(sweep_dir / "members.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    freqs = [20.0, 100.0, 400.0]
+    per = {f: [float(r["run.mean_count"]) for r in rows if float(r["p.target_freq"]) == f]
+           for f in freqs}
+    assert all(len(v) == 3 for v in per.values())
+    for f in freqs:       # a Poisson cell at f Hz fires f x 100 ms / 1000 times on average
+        assert np.mean(per[f]) == pytest.approx(f * 0.1, rel=0.15)
+    from ngcspec.plots import sweep_plan
+    from ngcspec.sweepdir import load_sweep
+
+    (job,) = sweep_plan(load_sweep(sweep_dir))
+    ax = job.draw().axes[0]
+    bars = ax.containers[0]                      # the errorbar container
+    x, y = bars.lines[0].get_data()
+    np.testing.assert_allclose(np.asarray(x, float), freqs)
+    np.testing.assert_allclose(np.asarray(y, float), [np.mean(per[f]) for f in freqs])
+    segments = bars.lines[2][0].get_segments()   # one vertical bar per point: mean -/+ std
+    np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in segments],
+                               [2 * np.std(per[f], ddof=1) for f in freqs], rtol=1e-9)
+    assert "seeds 0-2" in ax.get_title() and ax.get_xlabel() == "p.target_freq"

@@ -16,6 +16,8 @@ compartments and writes them, named after what they show and the compartment
 ``weights``               weight histogram at the start (an ``initial`` record) and end
 ``weight_change``         end - start of every weight, as a heat map
 ``confusion``             confusion matrix of an ``accuracy`` metric
+``sweep``                 for a sweep directory: each metric against each swept
+                          parameter, mean over seeds with their spread as error bars
 ========================  =========================================================
 
 matplotlib is the optional ``plot`` extra (``pip install -e ".[plot]"``).
@@ -28,11 +30,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ngcspec.errors import suggest
-from ngcspec.plots import curves, spikes, weights
+from ngcspec.plots import curves, spikes, sweeps, weights
 from ngcspec.plots.context import Recorded, RunView
 from ngcspec.plots.figures import DEFAULT_DPI, FORMATS, PlotError, png_bytes, require_matplotlib, save
 
-__all__ = ["KINDS", "PlotError", "PlotJob", "RunView", "plan", "plot_run", "render"]
+__all__ = ["KINDS", "PlotError", "PlotJob", "RunView", "plan", "plot_run", "render", "sweep_plan"]
 
 KINDS = {
     "metrics": "every metric per epoch, one line per phase",
@@ -45,6 +47,7 @@ KINDS = {
     "weights": "weight histograms at the start and the end",
     "weight_change": "end - start of every weight",
     "confusion": "confusion matrix of an accuracy metric",
+    "sweep": "a sweep's metrics against each swept parameter (seeds as error bars)",
 }
 
 # how to make a kind appear, for the message when a run has nothing to draw it from
@@ -59,6 +62,7 @@ _HOW = {
     "weights": "train a plastic synapse",
     "weight_change": "record its weights as initial, e.g. record: {W1.weights: initial}",
     "confusion": "record the compartment an accuracy metric scores per_batch, on unshuffled data",
+    "sweep": "give a sweep directory (ngc sweep)",
 }
 
 
@@ -93,6 +97,13 @@ def plan(view: RunView) -> list[PlotJob]:
     for phase in view.summary.get("metrics", {}):
         jobs.append(PlotJob("confusion", phase, lambda p=phase: curves.confusion(view, p)))
     return jobs
+
+
+def sweep_plan(sweep) -> list[PlotJob]:
+    """For a sweep directory: every final metric against every swept parameter."""
+    metrics = sweeps.metric_names(sweep.table())
+    return [PlotJob("sweep", f"{m}_vs_{p}", lambda m=m, p=p: sweeps.metric_vs_param(sweep, p, m))
+            for m in metrics for p in sweep.params]
 
 
 def _record_jobs(view: RunView, rec: Recorded, subject: str) -> list[PlotJob]:
@@ -149,13 +160,17 @@ def render(jobs: list[PlotJob]):
 def plot_run(run_dir: str | Path, what: Sequence[str] = (), out: str | Path | None = None,
              fmt: str = "png", size: tuple[float, float] | None = None,
              dpi: int = DEFAULT_DPI) -> list[Path]:
-    """Draw the plots of a run directory into ``out`` (default ``RUN/plots``); returns the
-    files written."""
+    """Draw the plots of a run (or sweep) directory into ``out`` (default ``RUN/plots``);
+    returns the files written."""
     if fmt not in FORMATS:
         raise PlotError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     require_matplotlib()
-    view = RunView.load(run_dir)
-    jobs = select(plan(view), what)
+    if sweeps.is_sweep(Path(run_dir)):
+        from ngcspec.sweepdir import load_sweep
+
+        jobs = select(sweep_plan(load_sweep(run_dir)), what)
+    else:
+        jobs = select(plan(RunView.load(run_dir)), what)
     out = Path(out) if out is not None else Path(run_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -93,7 +93,11 @@ class RunView:
         return getattr(self.resolved.components[comp].params, name, default)
 
     def phase_epochs(self, phase: str) -> list[int]:
-        """The epochs (from 1) in which ``phase`` ran: every N-th and the last."""
+        """The epochs (from 1) in which ``phase`` ran: as summary.json lists them, or
+        every N-th and the last."""
+        listed = self.summary.get("phase_epochs", {}).get(phase)
+        if listed is not None:
+            return [int(e) + 1 for e in listed]
         epochs = int(self.summary.get("epochs", 0))
         every = 1
         if self.resolved is not None and phase in self.resolved.phases:
