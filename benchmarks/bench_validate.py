@@ -1,31 +1,29 @@
-"""How long ``ngc validate`` takes on a 100-component circuit file.
+"""How long ``ngc validate`` takes as a whole process: one file, and 100 files in one call.
 
-The file is generated: a chain of 50 RateCells and 50 synapses (HebbianSynapse and
-StaticSynapse alternating), ``z_i.zF -> W_i.inputs -> ... -> W_i.outputs -> z_{i+1}.j``, with
-Hebbian pre/post wires, a delayed feedback wire every tenth cell, a constant clamp, a
-schedule and one phase without data. Reported:
+Each measurement is a fresh ``python`` process running ``ngc validate`` (the command's own
+entry point, ``ngcspec.cli.app.main``), timed from outside: wall time, and CPU time (user +
+system, from ``getrusage``), which a busy shared machine inflates less than the wall time.
+Runs of all commands are interleaved so that machine noise hits each alike; medians and
+minima are reported, next to a bare ``python -c pass``.
 
-* the CLI as a subprocess (``ngc validate FILE``, median of several interleaved runs), next
-  to a bare ``python -c pass`` and ``python -c "import ngcspec.resolve"`` for scale: wall
-  time, and CPU time (user + system, from ``getrusage``), which a busy shared machine
-  inflates much less than the wall time;
-* ``resolve_file`` in-process: the import, the first call and the median of later calls;
-* whether validation imported JAX (it must not);
-* with ``--profile``: the largest imports (``python -X importtime``) and the functions
-  taking the most time in ``resolve_file`` (cProfile).
+The inputs are the tree's own ``circuits/pc_digits_classifier.yaml`` (a shipped data set,
+64-128-10 predictive coding), 100 copies of it in one folder, and one generated file of 100
+components (:func:`circuit_yaml`). ``--tree DIR`` times another
+checkout of ngcspec (e.g. an older revision, ``git worktree add /tmp/old REV``) with the same
+method, so *before* and *after* are measured alike:
 
-    python benchmarks/bench_validate.py [--runs 7] [--profile] [--json OUT]
+    python benchmarks/bench_validate.py [--runs 9] [--tree DIR ...] [--importtime] [--json OUT]
+
+``--importtime`` adds the slowest imports of one ``ngc validate`` (``python -X importtime``,
+the minimum self time of each module over 5 runs).
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
 import os
 import platform
-import pstats
 import resource
 import shutil
 import statistics
@@ -34,6 +32,27 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+CIRCUIT = "circuits/pc_digits_classifier.yaml"
+
+# ngc validate from the tree at argv[1]: its ngcspec first on the path, and its cli/ folder
+# (installed as ngcspec.cli) loaded as that package, whatever the environment has installed
+RUNNER = """\
+import importlib.util, sys
+tree = sys.argv[1]
+sys.path.insert(0, tree)
+import ngcspec
+spec = importlib.util.spec_from_file_location(
+    "ngcspec.cli", tree + "/cli/__init__.py", submodule_search_locations=[tree + "/cli"])
+module = importlib.util.module_from_spec(spec)
+sys.modules["ngcspec.cli"] = module
+spec.loader.exec_module(module)
+from ngcspec.cli.app import main
+sys.argv = ["ngc", "validate", *sys.argv[2:]]
+main()
+"""
+
 
 N_CELLS = 50  # and as many synapses: 100 components
 
@@ -80,148 +99,111 @@ def circuit_yaml(n: int = N_CELLS, width: int = 32) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ngc_command() -> list[str]:
-    exe = shutil.which("ngc", path=os.path.dirname(sys.executable) + os.pathsep
-                       + os.environ.get("PATH", ""))
-    if exe:
-        return [exe]
-    return [sys.executable, "-m", "ngcspec.cli.app"]
-
-
-def wall(cmd: list[str]) -> tuple[float, float]:
-    """Wall time and CPU time (user + system) of one run of ``cmd``.
-
-    On a shared machine the wall time includes waiting for a core; the CPU time does not."""
+def run_once(cmd: list[str], env: dict) -> tuple[float, float, int]:
+    """Wall time, CPU time (user + system) and exit status of one run of ``cmd``."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, text=True)
-    w = time.perf_counter() - t
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return w, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), proc.returncode
 
 
-def import_profile(path: Path, top: int = 15) -> list[tuple[float, float, str]]:
-    """(cumulative s, self s, module) of the slowest imports of ``ngc validate``."""
-    code = ("import sys\nfrom ngcspec.cli.app import main\n"
-            f"sys.argv = ['ngc', 'validate', {str(path)!r}]\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n")
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
-                          capture_output=True, text=True)
-    rows = []
-    for line in proc.stderr.splitlines():
-        parts = line.split("|")
-        if not line.startswith("import time:") or len(parts) != 3 or "self [us]" in line:
-            continue
-        self_us, cum_us, name = parts[0].split(":", 1)[1], parts[1], parts[2]
-        rows.append((int(cum_us) / 1e6, int(self_us) / 1e6, name.rstrip()))
-    top_level = [r for r in rows if not r[2].startswith("  ")]
-    return sorted(top_level, reverse=True)[:top], sorted(rows, key=lambda r: -r[1])[:top]
+def commands(trees: list[Path], work: Path) -> dict[str, list[str]]:
+    cmds = {"python -c pass": [sys.executable, "-c", "pass"]}
+    chain = work / "chain100.yaml"
+    chain.write_text(circuit_yaml())
+    for tree in trees:
+        label = tree.name if tree != HERE else "this checkout"
+        folder = work / f"copies-{len(cmds)}"
+        folder.mkdir()
+        text = (tree / CIRCUIT).read_text()
+        for i in range(100):
+            (folder / f"c{i:03d}.yaml").write_text(text)
+        if (tree / "circuits" / "data").is_dir():   # arrays the circuit names relative to it
+            (folder / "data").symlink_to(tree / "circuits" / "data")
+        cmds[f"{label}: 1 file"] = [sys.executable, "-c", RUNNER, str(tree), str(tree / CIRCUIT)]
+        files = sorted(str(p) for p in folder.glob("*.yaml"))   # named: older trees take no folder
+        cmds[f"{label}: 100 files"] = [sys.executable, "-c", RUNNER, str(tree), *files]
+        cmds[f"{label}: 100 components"] = [sys.executable, "-c", RUNNER, str(tree), str(chain)]
+    return cmds
+
+
+def import_profile(tree: Path, env: dict, runs: int = 5, top: int = 15) -> list[tuple[float, str]]:
+    """(minimum self seconds over ``runs``, module) of the slowest imports of one validate."""
+    best: dict[str, int] = {}
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", RUNNER, str(tree),
+                               str(tree / CIRCUIT)], capture_output=True, text=True, env=env)
+        for line in proc.stderr.splitlines():
+            parts = line.split("|")
+            if not line.startswith("import time:") or len(parts) != 3 or "self [us]" in line:
+                continue
+            name, us = parts[2].strip(), int(parts[0].split(":", 1)[1])
+            best[name] = min(best.get(name, us), us)
+    rows = sorted(((us / 1e6, name) for name, us in best.items()), reverse=True)
+    return rows[:top] + [(sum(us for us in best.values()) / 1e6, "(all imports)")]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=7, help="subprocess runs per command")
-    ap.add_argument("--profile", action="store_true", help="import times and cProfile")
+    ap.add_argument("--runs", type=int, default=9, help="runs of each command")
+    ap.add_argument("--tree", type=Path, action="append", default=[],
+                    help="another ngcspec checkout to time the same way (repeatable)")
+    ap.add_argument("--importtime", action="store_true", help="the slowest imports")
     ap.add_argument("--json", metavar="OUT", help="write the results to this JSON file")
     args = ap.parse_args(argv)
 
-    tmp = tempfile.TemporaryDirectory(prefix="ngcspec-validate-")
-    path = Path(tmp.name) / "chain100.yaml"
-    path.write_text(circuit_yaml())
-    cmds = {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "import ngcspec.resolve": [sys.executable, "-c", "import ngcspec.resolve"],
-        "ngc validate": ngc_command() + ["validate", str(path)],
-    }
-    first = subprocess.run(cmds["ngc validate"], capture_output=True, text=True)
-    if first.returncode != 0:
-        print("ngc validate failed on the generated file:\n" + first.stdout + first.stderr,
-              file=sys.stderr)
-        return 1
-    times: dict[str, list[float]] = {k: [] for k in cmds}
-    cpu: dict[str, list[float]] = {k: [] for k in cmds}
-    for _ in range(args.runs):  # interleaved, so machine noise hits each alike
-        for k, cmd in cmds.items():
-            w, c = wall(cmd)
-            times[k].append(w)
-            cpu[k].append(c)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-
-    # in-process: first call pays the imports of the validation path, not JAX
-    t = time.perf_counter()
-    from ngcspec.resolve import resolve_file
-    import_s = time.perf_counter() - t
-    t, c = time.perf_counter(), time.process_time()
-    r = resolve_file(path)
-    first_s, first_cpu = time.perf_counter() - t, time.process_time() - c
-    later, later_cpu = [], []
-    for _ in range(max(5, args.runs)):
-        t, c = time.perf_counter(), time.process_time()
-        resolve_file(path)
-        later.append(time.perf_counter() - t)
-        later_cpu.append(time.process_time() - c)
-    jax_imported = any(m == "jax" or m.startswith("jax.") for m in sys.modules)
-
-    results = {
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count()},
-        "versions": {"python": platform.python_version(), **_versions()},
-        "file": {"components": len(r.components), "wires": len(r.wires),
-                 "lines": path.read_text().count("\n")},
-        "subprocess_s_median": med,
-        "subprocess_s_all": times,
-        "subprocess_cpu_s_median": med_cpu,
-        "subprocess_cpu_s_all": cpu,
-        "cli_minus_python_s": med["ngc validate"] - med["python -c pass"],
-        "resolve_file_import_s": import_s,
-        "resolve_file_first_s": first_s,
-        "resolve_file_first_cpu_s": first_cpu,
-        "resolve_file_s_median": statistics.median(later),
-        "resolve_file_cpu_s_median": statistics.median(later_cpu),
-        "jax_imported_by_validation": jax_imported,
-        "target_s": 0.5,
-    }
-    print(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores; "
-          f"versions: {results['versions']}")
-    print(f"file: {results['file']['components']} components, {results['file']['wires']} wires, "
-          f"{results['file']['lines']} lines")
-    print(f"subprocess, median of {args.runs}:        wall      CPU (user+sys)")
-    for k, v in med.items():
-        print(f"  {k:24s} {v:7.3f} s  {med_cpu[k]:7.3f} s")
-    print(f"resolve_file in-process: import {import_s:.3f} s, first call {first_s:.3f} s "
-          f"(CPU {first_cpu:.3f} s), later calls {results['resolve_file_s_median'] * 1e3:.1f} ms "
-          f"(CPU {results['resolve_file_cpu_s_median'] * 1e3:.1f} ms), medians")
-    print(f"JAX imported by validation: {jax_imported}")
-    ok = med["ngc validate"] < 0.5
-    print(f"target ngc validate < 0.5 s: {'met' if ok else 'NOT met'} (wall); "
-          f"{'met' if med_cpu['ngc validate'] < 0.5 else 'NOT met'} (CPU time)")
-
-    if args.profile:
-        cum, self_ = import_profile(path)
-        results["imports_top_cumulative"] = cum
-        results["imports_top_self"] = self_
-        print("\nslowest top-level imports of `ngc validate` (cumulative s, self s):")
-        for c, s, name in cum:
-            print(f"  {c:6.3f} {s:6.3f}  {name.strip()}")
-        print("largest self times:")
-        for c, s, name in self_:
-            print(f"  {c:6.3f} {s:6.3f}  {name.strip()}")
-        prof = cProfile.Profile()
-        prof.enable()
-        for _ in range(3):
-            resolve_file(path)
-        prof.disable()
-        buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(25)
-        results["resolve_file_cprofile"] = buf.getvalue()
-        print("\nresolve_file, 3 calls, by cumulative time:")
-        print("\n".join(buf.getvalue().splitlines()[:45]))
-
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-        print(f"wrote {args.json}")
-    tmp.cleanup()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    trees = [HERE] + [t.resolve() for t in args.tree]
+    work = Path(tempfile.mkdtemp(prefix="ngcspec-bench-validate-"))
+    try:
+        cmds = commands(trees, work)
+        for label, cmd in cmds.items():   # warm-up: writes bytecode, checks the command works
+            _, _, rc = run_once(cmd, env)
+            if rc != 0:
+                print(f"{label} exited {rc}", file=sys.stderr)
+                return 1
+        wall: dict[str, list[float]] = {k: [] for k in cmds}
+        cpu: dict[str, list[float]] = {k: [] for k in cmds}
+        for _ in range(args.runs):
+            for label, cmd in cmds.items():
+                w, c, _ = run_once(cmd, env)
+                wall[label].append(w)
+                cpu[label].append(c)
+        results = {
+            "machine": {"cpu": _cpu(), "cores": os.cpu_count(),
+                        "load_average": os.getloadavg()},
+            "versions": {"python": platform.python_version(), **_versions()},
+            "runs": args.runs, "trees": [str(t) for t in trees],
+            "wall_s": {k: _stats(v) for k, v in wall.items()},
+            "cpu_s": {k: _stats(v) for k, v in cpu.items()},
+        }
+        print(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+              f"load {results['machine']['load_average'][0]:.1f}; {results['versions']}")
+        print(f"{args.runs} interleaved runs each    wall median (min)    CPU median (min)")
+        for label in cmds:
+            w, c = results["wall_s"][label], results["cpu_s"][label]
+            print(f"  {label:32s} {w['median']:6.3f} s ({w['min']:.3f})   "
+                  f"{c['median']:6.3f} s ({c['min']:.3f})")
+        if args.importtime:
+            results["imports"] = {}
+            for tree in trees:
+                rows = import_profile(tree, env)
+                results["imports"][str(tree)] = rows
+                print(f"\nslowest imports of one ngc validate, {tree} (min self time of 5 runs):")
+                for s, name in rows:
+                    print(f"  {s * 1e3:7.1f} ms  {name}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+            print(f"wrote {args.json}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _stats(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def _cpu() -> str:
@@ -236,8 +218,9 @@ def _cpu() -> str:
 
 def _versions() -> dict:
     from importlib.metadata import version
+
     out = {}
-    for pkg in ("ngcspec", "pydantic", "pyyaml", "typer", "numpy"):
+    for pkg in ("pydantic", "pyyaml", "typer", "rich", "numpy"):
         try:
             out[pkg] = version(pkg)
         except Exception:

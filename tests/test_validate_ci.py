@@ -425,3 +425,30 @@ def test_text_report_unchanged_for_a_valid_and_an_invalid_file(tmp_path, capsys,
     assert out == textwrap.dedent(f"""\
         {MALFORMED / 'dt_zero.yaml'}:3:5: error at dt: must be greater than 0.0, got 0
         """)
+
+
+def test_xml_escaping_agrees_with_the_standard_library():
+    """reports.py escapes XML itself (saxutils would import urllib and http): same output."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    from ngcspec.reports import escape as my_escape, quoteattr as my_quoteattr
+
+    for s in ["plain", "a<b>&c", 'say "hi"', "it's", "line\nbreak\tand\rreturn", "&amp;", "",
+              'both \' and "']:
+        assert my_escape(s) == escape(s), s
+        for quoted in (my_quoteattr(s), quoteattr(s)):   # the parser reads back the text
+            assert ET.fromstring(f"<a x={quoted}/>").get("x") == s, (s, quoted)
+
+
+def test_validation_imports_neither_jax_nor_the_network_stack(tmp_path):
+    import subprocess
+
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(VALID)
+    code = (f"import sys\nfrom ngcspec.cli.app import main\nsys.argv = ['ngc', 'validate', "
+            f"'-f', 'junit', {str(ok)!r}]\ntry:\n    main()\nexcept SystemExit as e:\n"
+            "    print('exit', e.code)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'http', 'ssl') "
+            "or m == 'urllib.request'))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.splitlines()[-2:] == ["exit 0", "[]"], proc.stdout + proc.stderr
