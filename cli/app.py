@@ -89,7 +89,8 @@ def run(
     resolved = resolve_file(file, overrides=overrides)
     prepare_output(out_dir, resolved.spec.name)     # a bad --out fails now, not after the run
     previous = load_run(resume) if resume is not None else None
-    check_fits(estimate(resolved, epochs=epochs), "this run")
+    needed = estimate(resolved, epochs=epochs)
+    check_fits(needed, "this run")
     enable_compilation_cache()
     circuit = Circuit(resolved, Program(resolved, check_finite=check_finite))
     listener = _ProgressBar(err) if progress and sys.stderr.isatty() else _Quiet(err) if progress else None
@@ -100,6 +101,13 @@ def run(
             result = resume_weights_only(circuit, previous, epochs, listener, seed)
         else:
             result = resume_run(circuit, previous, epochs, listener, seed)
+    except Exception as exc:
+        if not _out_of_memory(exc):
+            raise
+        from ngcspec.errors import RunError
+        raise RunError(f"out of memory while running: {type(exc).__name__}: {str(exc)[:300]}\n"
+                       f"    the run was estimated to need {needed.describe(4)}; reduce those "
+                       "items (sizes, batch size, what is recorded)") from None
     finally:
         if listener is not None:
             listener.close()

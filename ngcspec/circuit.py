@@ -149,6 +149,15 @@ class Circuit:
         return Circuit(resolved, program, params)
 
     # -- running ----------------------------------------------------------------------------
+    def resume(self, run, epochs: int | None = None, listener: Listener | None = None,
+               weights_only: bool = False) -> RunResult:
+        """Continue a run directory (or :class:`~ngcspec.rundir.RunData`) of this circuit for
+        ``epochs`` more epochs, exactly as one longer run; with ``weights_only``, start a new
+        run from its weights instead (see :mod:`ngcspec.resume`)."""
+        from ngcspec.resume import resume, resume_weights_only
+
+        return (resume_weights_only if weights_only else resume)(self, run, epochs, listener)
+
     def sweep(self, params: dict | None = None, seeds=None, combine=None, **options):
         """A study of this circuit as loaded (its file's ``sweep:`` section, with these
         entries replaced): ``circuit.sweep(params={"W1.eta": [0.001, 0.01]}, seeds=range(4))``.

@@ -111,7 +111,7 @@ def test_run_directory_is_self_contained_and_resumes_exactly(files_circuit, tmp_
     np.testing.assert_array_equal(run.state["W1"]["weights"],
                                   load_run(first).end_state["W1"]["weights"])
     again = ngcspec.load(moved / "circuit" / "circuit.yaml")   # a moved copy of the circuit
-    resumed = write_run(resume(again, run, epochs=2), again.resolved, tmp_path / "runs")
+    resumed = write_run(again.resume(run, epochs=2), again.resolved, tmp_path / "runs")
     _assert_same_run(load_run(whole), load_run(resumed))
 
 
@@ -291,6 +291,21 @@ phases:
                           "--no-progress")
     assert code == 1 and TRACEBACK not in err
     assert "needs about" in err and "a test limit" in err and "evolve temporaries of W" in err
+
+
+def test_out_of_memory_during_a_run_exits_1_with_the_estimate(files_circuit, tmp_path,
+                                                              monkeypatch, capsys):
+    import ngcspec.circuit
+
+    def exhausted(*a, **k):
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 123 bytes")
+
+    monkeypatch.setattr(ngcspec.circuit.Circuit, "run", exhausted)
+    code, out, err = _ngc(monkeypatch, capsys, "run", files_circuit, "--out", tmp_path / "runs",
+                          "--no-progress")
+    assert code == 1 and TRACEBACK not in err
+    assert "out of memory while running" in err and "estimated to need" in err
+    assert "W1.weights" in err or "epoch copy of the state" in err
 
 
 def _problems(text, tmp_path, name="c.yaml"):
