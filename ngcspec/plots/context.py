@@ -83,8 +83,12 @@ class RunView:
         return out
 
     def title(self, what: str, phase: str | None = None, extra: str = "") -> str:
+        """'circuit: what (phase), seed S' and the details (on a second line when long)."""
         where = f" ({phase})" if phase else ""
-        return f"{self.name}: {what}{where}, seed {self.seed}{extra}"
+        head = f"{self.name}: {what}{where}, seed {self.seed}"
+        if extra and len(head) + len(extra) > 60:
+            return head + "\n" + extra.lstrip("; ")
+        return head + extra
 
     # -- the circuit ------------------------------------------------------------------------
     def param(self, comp: str, name: str, default=None):

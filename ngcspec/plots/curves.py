@@ -7,7 +7,7 @@ import numpy as np
 from ngcspec.plots.context import Recorded, RunView
 from ngcspec.plots.figures import new_figure
 
-MAX_UNITS_SHOWN = 5
+MAX_UNITS_SHOWN = 3
 
 
 def metric_curves(view: RunView):

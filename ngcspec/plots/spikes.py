@@ -41,7 +41,7 @@ def raster(view: RunView, rec: Recorded, steps: int | None = None):
         ax.set_xlim(0, steps * view.dt)
         ax.set_ylim(-0.5, n_units - 0.5)
         ax.set_xlabel("time (ms)")
-        ax.set_title(f"sample {int(sample)}: {len(mine)} spikes", fontsize="small")
+        ax.set_title(f"sample {int(sample)}\n{len(mine)} spikes", fontsize="x-small")
     axes[0][0].set_ylabel("unit")
     fig.suptitle(view.title(f"raster of {rec.name}", rec.phase), fontsize="medium")
     return fig
