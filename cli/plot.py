@@ -25,10 +25,11 @@ def parse_size(text: str | None) -> tuple[float, float] | None:
 
 @app.command()
 def plot(
-    run_dir: Path = typer.Argument(..., help="a run directory (what `ngc run` printed)"),
+    run_dir: Path = typer.Argument(..., help="a run directory (what `ngc run` printed) or a "
+                                   "sweep directory"),
     what: Optional[List[str]] = typer.Argument(
         None, help="plots to draw: a kind (metrics, raster, rate, isi, rate_hist, series, "
-                   "receptive_fields, weights, weight_change, confusion), a compartment or "
+                   "receptive_fields, weights, weight_change, confusion, sweep), a compartment or "
                    "component (z1e.s, W1), or kind:name (raster:z1e.s); default: every plot "
                    "that fits the records"),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for the files "

@@ -38,6 +38,7 @@ def write_report(run_dir: str | Path, dpi: int = 80) -> Path:
     view = RunView.load(run_dir)
     path = Path(run_dir) / "report.html"
     atomic_write_text(path, report_html(view, dpi))
+    path.chmod(0o644)          # readable like the rest of the run directory
     return path
 
 

@@ -135,3 +135,21 @@ def test_a_run_without_metrics_says_what_it_recorded(capsys, monkeypatch, tmp_pa
     view = RunView.load(run)                       # its data file resolves from the source
     fig = next(f for j, f in render(plan(view)) if j.stem == "series_b.zF")
     np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), [1, 2, 0, 0, 4])
+
+
+def test_a_rate_record_is_drawn_as_recorded_then_smoothed(run_dir):
+    import dataclasses
+
+    from ngcspec.plots import spikes
+
+    view = RunView.load(run_dir)
+    rec = next(r for r in view.records if r.key == "drive/z.s")
+    hz = np.zeros((1, 200, 2))                    # (epochs, steps, samples), in Hz
+    hz[0, 50, 0], hz[0, 120, 1] = 4000.0, 2000.0  # one spike of 4 units in 0.25 ms -> 1000 Hz
+    fig = spikes.population_rate(view, dataclasses.replace(rec, mode="rate", array=hz),
+                                 window_ms=2.0)
+    t, y = fig.axes[0].lines[0].get_data()
+    # the mean over samples, averaged over 8 steps (2 ms): its area is kept
+    assert np.sum(y) == pytest.approx(np.sum(hz[0].mean(axis=1)))
+    assert y.max() == pytest.approx(2000.0 / 8)
+    assert t[np.argmax(y)] == pytest.approx(50 * 0.25, abs=1.0)
