@@ -26,7 +26,7 @@ class Problem:
 
     def __post_init__(self) -> None:
         if not self.code:
-            object.__setattr__(self, "code", classify(self.message))
+            object.__setattr__(self, "code", classify(self.message, self.path))
 
     def where(self) -> str:
         loc = self.file
@@ -187,6 +187,7 @@ CODES: dict[str, str] = {
     "clamp": "a clamp of no known form, or on a compartment that cannot be clamped",
     "schedule": "a schedule entry of no known form, or a missing schedule",
     "command-line": "a --set override that names nothing in the file",
+    "sweep": "a sweep section that names no parameter, or values the sweep cannot take",
     "trace-failed": "the compiled program fails to trace (found by ngc validate --deep)",
     "internal-error": "a bug in ngcspec, not in the file",
     "invalid-value": "a value the component or section does not accept",
@@ -234,12 +235,13 @@ _RULES: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((code, re.compile(pattern)) for code, pattern in _RULES)
 
 
-def classify(message: str) -> str:
-    """The code of a problem, from the wording its kind is always reported with."""
+def classify(message: str, path: str = "") -> str:
+    """The code of a problem, from the wording its kind is always reported with (and, for
+    the sweep section's own checks, from where it is)."""
     for code, pattern in _COMPILED:
         if pattern.search(message):
             return code
-    return "invalid-value"
+    return "sweep" if path == "sweep" or path.startswith(("sweep.", "sweep[")) else "invalid-value"
 
 
 def format_problems(problems: Sequence[Problem], fmt: str = "text") -> str:

@@ -120,6 +120,8 @@ def test_codes_of_problems_built_in_code_and_by_hand():
     assert Problem("unknown component kind 'X'").code == "unknown-kind"
     assert Problem("anything at all", code="tie").code == "tie"
     assert Problem("a message no rule knows").code == "invalid-value"
+    assert Problem("W9 names no parameter of W1", path="sweep.params.W9").code == "sweep"
+    assert Problem("unknown field 'parms'", path="sweep.parms").code == "unknown-field"
     assert all(code == code.lower() and " " not in code for code in CODES)
 
 
