@@ -105,6 +105,7 @@ def test_per_repeat_records_weights_after_each_evolve():
     assert after.shape == (1, 1, 5, 1, 1)        # (epochs, batches, passes, weight shape)
 
 
+@pytest.mark.slow
 def test_initial_is_the_value_before_learning():
     circuit = ngcspec.load(POISSON_LIF.format(mode="per_step").replace(
         "record: {z.s: per_step, p.outputs: per_step}", "record: {W.weights: initial}"))

@@ -313,3 +313,11 @@ def test_sweep_plot_shows_the_mean_over_seeds_with_their_spread(tmp_path):
     np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in segments],
                                [2 * np.std(per[f], ddof=1) for f in freqs], rtol=1e-9)
     assert "seeds 0-2" in ax.get_title() and ax.get_xlabel() == "p.target_freq"
+
+
+def test_tiles_of_a_multichannel_image_are_its_channels():
+    w = np.random.default_rng(0).normal(size=(4 * 4 * 2, 3))
+    t = weights.tiles(w, (4, 4, 2))
+    assert len(t) == 6                                    # 3 post units x 2 channels
+    np.testing.assert_array_equal(t[3], w[:, 1].reshape(4, 4, 2)[:, :, 1])
+    assert weights.tiles(w, (5, 5)) == []                 # 32 inputs are not a 5x5 image

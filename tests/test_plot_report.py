@@ -153,3 +153,19 @@ def test_a_rate_record_is_drawn_as_recorded_then_smoothed(run_dir):
     assert np.sum(y) == pytest.approx(np.sum(hz[0].mean(axis=1)))
     assert y.max() == pytest.approx(2000.0 / 8)
     assert t[np.argmax(y)] == pytest.approx(50 * 0.25, abs=1.0)
+
+
+def test_run_plot_without_matplotlib_keeps_the_results_and_says_so(run_dir, capsys, monkeypatch):
+    import typer
+
+    from ngcspec.cli.plot import after_run
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(typer.Exit) as info:
+        after_run(run_dir, None, None, plot=True)
+    assert info.value.exit_code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"the results are saved in {run_dir}" in err and 'pip install -e ".[plot]"' in err
+    assert (run_dir / "summary.json").is_file()
