@@ -176,7 +176,7 @@ def check(target: str | Path, deep: bool = False, stdin_name: str = "<stdin>") -
             from ngcspec.yamlsrc import load_yaml
 
             base = Path(stdin_name).resolve().parent if stdin_name != "<stdin>" else Path.cwd()
-            src = load_yaml(sys.stdin.read(), name)
+            src = load_yaml(_read_stdin(name), name)
             resolved = resolve_mod.resolve(src, base)
         else:
             resolved = resolve_mod.resolve_file(Path(target))
@@ -192,6 +192,21 @@ def check(target: str | Path, deep: bool = False, stdin_name: str = "<stdin>") -
     except Exception as exc:  # a bug in ngcspec: report it, and still check the other files
         problems.append(Problem(_internal_error(exc), name, code="internal-error"))
     return Checked(name, tuple(problems), time.perf_counter() - start, tuple(notes))
+
+
+def _read_stdin(name: str) -> str:
+    """Standard input as text; bytes that are not UTF-8 are a located problem, as in a file."""
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise CircuitError([Problem(f"not a UTF-8 text file (byte 0x{raw[exc.start]:02x}: "
+                                    f"{exc.reason})", name, line, col, "",
+                                    "save the file as UTF-8")]) from None
 
 
 def _version() -> str:

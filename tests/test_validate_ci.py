@@ -397,6 +397,11 @@ def test_standard_input(tree, capsys, monkeypatch):
     assert code == 1 and out.startswith("::error file=models/x.yaml,line=1,col=1,")
     code, out, err = _main(["validate", "-", "-"], capsys, monkeypatch, stdin=VALID)
     assert code == 2 and "once" in err
+    # bytes that are not UTF-8 are the file's problem, located, not a crash
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"ngcspec: 1\nname: \xff\n")))
+    code, out, err = _main(["validate", "-"], capsys, monkeypatch)
+    assert code == 1
+    assert out.startswith("<stdin>:2:7: error: not a UTF-8 text file (byte 0xff")
 
 
 def test_every_shipped_circuit_validates_through_the_folder(capsys, monkeypatch):
