@@ -25,6 +25,14 @@ machine's noise hits all alike.
 
     python benchmarks/bench_coba.py                  # about two minutes on 2 CPU cores
     python benchmarks/bench_coba.py --repeats 3 --json out.json
+
+``--scaled 4000,16000,100000``: circuits/coba_scaled.yaml at each N (p = 80 / N, initial
+state drawn in the circuit), built with ``ngcspec.load(..., overrides=scaled_overrides(N))``,
+beside Brian2 standalone with the same N and p. Build = everything before the simulation
+starts: for ngcspec loading, drawing the network (``init_state``, first call, its compile
+included) and compiling the epoch; for Brian2 standalone its script's wall time minus the
+binary's run (code generation, C++ build, and the binary's synapse creation). Run = 1 s of
+biological time, warm, check off. ``--brian2 ''`` times ngcspec alone (e.g. N = 1,000,000).
 """
 
 from __future__ import annotations
@@ -164,10 +172,11 @@ class Hand:
         return time.perf_counter() - t, out
 
 
-def brian2(python: str, mode: str) -> dict | None:
+def brian2(python: str, mode: str, n: int | None = None) -> dict | None:
+    extra = [] if n is None else ["1", str(n)]
     try:
-        p = subprocess.run([python, str(ROOT / "benchmarks" / "coba_brian2.py"), mode],
-                           capture_output=True, text=True, timeout=600)
+        p = subprocess.run([python, str(ROOT / "benchmarks" / "coba_brian2.py"), mode, *extra],
+                           capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as exc:
         print(f"brian2 {mode}: {exc}", file=sys.stderr)
         return None
@@ -178,13 +187,89 @@ def brian2(python: str, mode: str) -> dict | None:
     return json.loads(lines[-1])
 
 
+class Scaled:
+    """circuits/coba_scaled.yaml at ``n`` neurons: build timed in parts, then warm runs."""
+
+    def __init__(self, n: int):
+        import jax
+
+        import ngcspec
+        from ngcspec.circuit import Circuit
+        from ngcspec.compiler import Program
+
+        t = time.perf_counter()
+        c = ngcspec.load(SCALED, overrides=scaled_overrides(n))
+        self.circuit = Circuit(c.resolved, Program(c.resolved, check_finite=False))
+        self.load_s = time.perf_counter() - t
+        t = time.perf_counter()
+        self.state = jax.block_until_ready(self.circuit.init_state())
+        self.construct_s = time.perf_counter() - t
+        self.synapses = sum(int(np.sum(np.asarray(self.state[s]["targets"]) < n))
+                            for s in ("exc", "inh"))
+        pp = self.circuit.program.phase("run")
+        self.fn, self.data = pp.jitted(check="off"), pp.device_data()
+        self.first_s, out = self.call()
+        self.rate = Ngcspec.rate_of(out)
+
+    def call(self):
+        import jax
+
+        t = time.perf_counter()
+        out = jax.block_until_ready(self.fn(self.circuit.params, self.state, self.data, 0, 0))
+        return time.perf_counter() - t, out
+
+
+def scaled(sizes, repeats: int, python: str) -> dict:
+    """ngcspec and Brian2 standalone at each size, calls interleaved."""
+    use_brian = bool(python) and Path(python).exists()
+    out = {}
+    for n in sizes:
+        ours = Scaled(n)
+        runs, b_runs, b_builds, b_rates = [], [], [], []
+        for _ in range(repeats):
+            runs.append(ours.call()[0])
+            r = brian2(python, "standalone", n) if use_brian else None
+            if r:
+                b_runs.append(r["run_s"])
+                b_builds.append(r["total_s"] - r["run_s"])
+                b_rates.append(0.8 * r["rate_E"] + 0.2 * r["rate_I"])
+        run = min(runs)
+        build = ours.load_s + ours.construct_s + ours.first_s - run
+        row = {"n": n, "synapses": ours.synapses, "load_s": ours.load_s,
+               "construct_s": ours.construct_s, "compile_s": ours.first_s - run,
+               "build_s": build, "run_s": run, "run_median_s": statistics.median(runs),
+               "rate_hz": ours.rate}
+        if b_runs:
+            row.update(brian2_build_s=min(b_builds), brian2_run_s=min(b_runs),
+                       brian2_rate_hz=b_rates[-1], build_ratio=build / min(b_builds),
+                       run_ratio=run / min(b_runs))
+        out[n] = row
+        print(json.dumps(row), flush=True)
+        del ours
+    print(f"{'N':>9s} {'synapses':>10s} {'construct':>9s} {'build s':>8s} {'run s':>7s} "
+          f"{'Hz':>5s} | {'B2 build':>8s} {'B2 run':>7s} {'Hz':>5s} | build x  run x")
+    for n, r in out.items():
+        b = (f"{r['brian2_build_s']:8.2f} {r['brian2_run_s']:7.2f} {r['brian2_rate_hz']:5.1f} | "
+             f"{r['build_ratio']:7.2f} {r['run_ratio']:6.2f}") if "brian2_run_s" in r else "-"
+        print(f"{n:9d} {r['synapses']:10d} {r['construct_s']:9.2f} {r['build_s']:8.2f} "
+              f"{r['run_s']:7.2f} {r['rate_hz']:5.1f} | {b}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--scaled", help="sizes N of coba_scaled.yaml, e.g. 4000,16000,100000")
     ap.add_argument("--brian2", default="/work/venv-brian2/bin/python",
                     help="python of an environment with brian2 ('' to skip)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
+    if args.scaled:
+        rows = scaled([int(n) for n in args.scaled.split(",")], args.repeats, args.brian2)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"versions": versions(), "scaled": rows},
+                                                  indent=2))
+        return 0
 
     ours = {False: Ngcspec(check_finite=False), True: Ngcspec(check_finite=True)}
     xla = Ngcspec(check_finite=False, native=False)

@@ -5,6 +5,10 @@ Runs under a separate environment with Brian2 (never an ngcspec dependency):
     python -m venv /work/venv-brian2 && /work/venv-brian2/bin/pip install brian2
     /work/venv-brian2/bin/python benchmarks/coba_brian2.py runtime      # Cython runtime mode
     /work/venv-brian2/bin/python benchmarks/coba_brian2.py standalone   # C++ standalone
+    /work/venv-brian2/bin/python benchmarks/coba_brian2.py standalone 1 100000   # N neurons
+
+With N given (third argument), the network of circuits/coba_scaled.yaml: N neurons (80% E),
+connection probability 80 / N; without, coba.yaml's 4000 at 2% (the same numbers).
 
 Same network: 4000 LIF (3200 E, 800 I), p = 0.02, exponential conductances (0.6 and 6.7 in
 units of the leak conductance; tau 5 and 10 ms; E_e 0, E_i -80 mV), threshold -50, reset and
@@ -25,6 +29,8 @@ from brian2 import ms, mV, second
 
 mode = sys.argv[1] if len(sys.argv) > 1 else "runtime"
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+n = int(sys.argv[3]) if len(sys.argv) > 3 else 4000
+n_e, p_conn = n * 4 // 5, 80.0 / n
 t_start = time.perf_counter()
 if mode == "standalone":
     directory = tempfile.mkdtemp(prefix="coba_brian2_")
@@ -43,12 +49,12 @@ dv/dt = ((El - v) + ge * (Ee - v) + gi * (Ei - v)) / taum : volt (unless refract
 dge/dt = -ge / taue : 1
 dgi/dt = -gi / taui : 1
 """
-P = b2.NeuronGroup(4000, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * ms,
+P = b2.NeuronGroup(n, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * ms,
                    method="euler")
-Ce = b2.Synapses(P[:3200], P, on_pre="ge += 0.6")
-Ci = b2.Synapses(P[3200:], P, on_pre="gi += 6.7")
-Ce.connect(p=0.02)
-Ci.connect(p=0.02)
+Ce = b2.Synapses(P[:n_e], P, on_pre="ge += 0.6")
+Ci = b2.Synapses(P[n_e:], P, on_pre="gi += 6.7")
+Ce.connect(p=p_conn)
+Ci.connect(p=p_conn)
 P.v = "El + (5 * randn() - 5) * mV"
 P.ge = "4 + 1.5 * randn()"
 P.gi = "20 + 12 * randn()"
@@ -66,6 +72,6 @@ else:
     run_s = time.perf_counter() - t
 counts = spikes.count[:]
 total = time.perf_counter() - t_start
-print(json.dumps({"mode": mode, "threads": threads, "run_s": run_s, "total_s": total,
-                  "rate_E": float(counts[:3200].mean()), "rate_I": float(counts[3200:].mean()),
+print(json.dumps({"mode": mode, "threads": threads, "n": n, "run_s": run_s, "total_s": total,
+                  "rate_E": float(counts[:n_e].mean()), "rate_I": float(counts[n_e:].mean()),
                   "brian2": b2.__version__}))
