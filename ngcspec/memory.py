@@ -128,8 +128,12 @@ def _record_bytes(pname, ph, components, itemsize, epochs) -> dict[str, int]:
         rc = components[comp]
         c = rc.kind.compartments[part]
         size = math.prod(int(d) for d in rc.shapes[part]) * itemsize
-        if mode == "per_step":
+        if mode in ("per_step", "per_repeat"):     # per_repeat: at most one per step
             per_epoch = steps * (n * size if c.batched else batches * size)
+        elif mode == "spike_times":   # one bit per unit and step in the program (monitors.py)
+            per_epoch = steps * n * -(-math.prod(int(d) for d in rc.shapes[part]) // 8)
+        elif mode == "rate":          # one number per step and sample
+            per_epoch = steps * n * itemsize
         elif mode == "per_batch":
             per_epoch = n * size if c.batched else batches * size
         else:       # final (and any mode that keeps one value)

@@ -183,3 +183,17 @@ def test_a_metric_unit_out_of_range_is_a_located_error():
         ngcspec.load(text)
     msg = str(info.value)
     assert "metrics.r.unit" in msg and "no unit 10" in msg and "from 0 to 9" in msg
+
+
+def test_memory_estimate_counts_the_bits_a_spike_record_keeps_in_the_program():
+    from ngcspec.memory import estimate
+
+    def record_bytes(mode):
+        resolved = ngcspec.load(POISSON_LIF.format(mode=mode)).resolved
+        return dict(estimate(resolved).items)["record run/z.s"]
+
+    # 2 epochs x 60 steps x 6 samples: 10 units as float32 (40 bytes) or as bits (2 bytes)
+    # per step and sample; a rate is one float32 per step and sample
+    dense, bits, rate = record_bytes("per_step"), record_bytes("spike_times"), record_bytes("rate")
+    assert dense == 20 * bits == 10 * rate
+    assert bits % (60 * 6 * 2) == 0
