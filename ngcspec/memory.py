@@ -88,8 +88,8 @@ def estimate_parts(components, phases, dtype: str, *, batch_size: int | None = N
             state += b
             items[f"{name}.{cname}"] = b
         if rc.kind.plastic:
-            weights = max(math.prod(int(d) for d in rc.shapes[cn]) for cn, c in
-                          rc.kind.compartments.items() if c.role == "weight")
+            weights = max((math.prod(int(d) for d in rc.shapes[cn]) for cn, c in
+                           rc.kind.compartments.items() if c.role == "weight"), default=0)
             factor = _EVOLVE_TEMPS["adam" if _optimiser(rc.params) == "adam" else "sgd"]
             items[f"evolve temporaries of {name}"] = int(weights * itemsize * factor) * members
     items["epoch copy of the state"] = state

@@ -525,7 +525,8 @@ class _Resolver:
         """NaN is never a meaningful value in a circuit file (it would poison the state)."""
         if reported is None:
             reported = {p.path for p in self.problems}
-        if isinstance(node, float) and node != node:
+        if isinstance(node, float) and node != node or \
+                isinstance(node, str) and node.strip().lower() in ("nan", "+nan", "-nan"):
             if format_path(path) not in reported:
                 self.fail(path, "NaN (.nan) is not a valid value", "write a number")
         elif isinstance(node, dict):

@@ -400,3 +400,8 @@ def test_unreadable_data_paths_are_located_errors(tmp_path):
     loop.mkdir()                                                 # a folder
     (p,) = _problems(text, tmp_path)
     assert "not a file" in p.message
+
+
+def test_nan_written_as_text_is_refused(tmp_path):
+    (p,) = _problems(HEBB.replace("eta: 0.1", 'eta: "nan"'), tmp_path)
+    assert p.path == "components.W.eta" and "NaN" in p.message

@@ -121,16 +121,8 @@ def test_a_record_too_large_for_memory_is_found_by_the_estimate(tmp_path, capsys
     assert f"{f}: estimated memory, phase run: " in out
 
 
-# memory.estimate fails on kinds that are plastic without a weight compartment (max() of
-# nothing); strict, so the mark must go once the estimator is fixed
-_ESTIMATOR_BUG = {"reward_prediction.yaml"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason="memory.estimate bug"))
-    if p.name in _ESTIMATOR_BUG else p.name
-    for p in sorted((ROOT / "circuits").glob("*.yaml"))])
+@pytest.mark.parametrize("name", [p.name for p in sorted((ROOT / "circuits").glob("*.yaml"))])
 def test_every_shipped_circuit_traces(name, capsys, monkeypatch):
     import ngcspec.resolve
 
