@@ -354,7 +354,8 @@ def main() -> None:
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
-_register_subcommands()   # at the end: the command modules import `app` from here
-
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":      # python -m ngcspec.cli.app: run the module commands register with
+    from ngcspec.cli.app import main as _main
+    _main()
+else:
+    _register_subcommands()   # at the end: the command modules import `app` from here

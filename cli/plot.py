@@ -25,8 +25,9 @@ def parse_size(text: str | None) -> tuple[float, float] | None:
 
 @app.command()
 def plot(
-    run_dir: Path = typer.Argument(..., help="a run directory (what `ngc run` printed) or a "
-                                   "sweep directory"),
+    run_dir: Path = typer.Argument(..., help="a run directory (what `ngc run` printed), a "
+                                   "folder of runs such as runs/NAME (its newest), or a sweep "
+                                   "directory"),
     what: Optional[List[str]] = typer.Argument(
         None, help="plots to draw: a kind (metrics, raster, rate, isi, rate_hist, series, "
                    "receptive_fields, weights, weight_change, confusion, sweep), a compartment or "
@@ -43,18 +44,23 @@ def plot(
 
     if not 10 <= dpi <= 1200:
         raise UsageError("--dpi must be between 10 and 1200")
-    written = plot_run(run_dir, what or (), out_dir, fmt, parse_size(size), dpi)
+    from ngcspec.rundir import latest
+
+    written = plot_run(latest(run_dir), what or (), out_dir, fmt, parse_size(size), dpi)
     for path in written:
         out.print(str(path), markup=False)
     err.print(f"{len(written)} plot(s) written", markup=False)
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+def report(run_dir: Path = typer.Argument(..., help="a run directory, or a folder of runs "
+                                          "such as runs/NAME (its newest)")) -> None:
     """Write RUN/report.html: summary, circuit, execution order and every plot, in one file."""
     from ngcspec.report import write_report
 
-    out.print(str(write_report(run_dir)), markup=False)
+    from ngcspec.rundir import latest
+
+    out.print(str(write_report(latest(run_dir))), markup=False)
 
 
 def after_run(path: Path, result, resolved, plot: bool) -> None:

@@ -363,10 +363,22 @@ class RunData:
         return self.summary.get("metrics", {})
 
 
+def latest(path: str | os.PathLike) -> Path:
+    """``path`` itself, or, for a folder of runs such as ``runs/<name>`` (no summary.json of
+    its own), its newest run directory (stamps sort by time; ``stamp-1`` after ``stamp``)."""
+    path = Path(path)
+    if not path.is_dir() or (path / "summary.json").exists():
+        return path
+    runs = sorted(p for p in path.iterdir() if not p.name.startswith(".")
+                  and (p / "summary.json").is_file())
+    return runs[-1] if runs else path
+
+
 def load_run(run_dir: str | os.PathLike, check: bool = True) -> RunData:
-    """Read a run directory; with ``check``, the copied input files are checked against
-    their recorded checksums and the state against the compartments of its circuit."""
-    path = Path(run_dir)
+    """Read a run directory (or the newest in a folder of runs, see :func:`latest`); with
+    ``check``, the copied input files are checked against their recorded checksums and the
+    state against the compartments of its circuit."""
+    path = latest(run_dir)
     if not path.is_dir():
         raise RunError(f"{path} is not a run directory" + (
             "" if path.exists() else " (it does not exist)"))
