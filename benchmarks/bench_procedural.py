@@ -36,7 +36,7 @@ def main() -> int:
         targets = conn.draw_targets(key, p, shape, mo)
         spikes = jax.random.randint(jax.random.PRNGKey(1), (1000, k), 0, n_e).astype(jnp.uint32)
 
-        def stored(ids):
+        def stored(ids, targets=targets):
             t = jnp.take(targets, ids.astype(jnp.int32), axis=0)
             return jnp.zeros((n,), jnp.float32).at[t].add(1.0, mode="drop")
 

@@ -52,7 +52,6 @@ never O(n_in * n_out), the draw at init included (:mod:`ngcspec.components.conne
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable
 
 from ngcspec import native
