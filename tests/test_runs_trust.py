@@ -405,3 +405,23 @@ def test_unreadable_data_paths_are_located_errors(tmp_path):
 def test_nan_written_as_text_is_refused(tmp_path):
     (p,) = _problems(HEBB.replace("eta: 0.1", 'eta: "nan"'), tmp_path)
     assert p.path == "components.W.eta" and "NaN" in p.message
+
+
+@pytest.mark.parametrize("old, new, where, says", [
+    ("eta: 0.1", "eta: true", ":6:", "expected a number, got true"),
+    ("  - W.outputs -> z.j\n", "  - W.outputs -> z.j\n  - W.outputs -> z.j\n", ":11:",
+     "written twice (also at line 10)"),
+    ("  z: {kind", "  seed: {kind", ":7:", "top-level field"),
+    ("schedule:", "clamps: {x.j: {file: loop.npy}}\nschedule:", ":11:", "cannot follow the path"),
+])
+def test_cli_validate_and_run_refuse_what_used_to_pass(old, new, where, says, tmp_path,
+                                                      monkeypatch, capsys):
+    os.symlink(tmp_path / "loop.npy", tmp_path / "loop.npy")
+    path = tmp_path / "c.yaml"
+    path.write_text(HEBB.replace(old, new).replace("z.j", "seed.j" if "seed:" in new else "z.j"))
+    for command in (["validate", path], ["run", path, "--out", tmp_path / "runs"]):
+        code, out, err = _ngc(monkeypatch, capsys, *command)
+        text = out + err
+        assert code == 1 and TRACEBACK not in text, text
+        assert f"{path}{where}" in text and says in text, text
+    assert not (tmp_path / "runs").exists()
