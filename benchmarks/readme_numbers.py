@@ -2,7 +2,7 @@
 
     python benchmarks/readme_numbers.py            # all of them (a few minutes on 2 cores)
     python benchmarks/readme_numbers.py --only pc  # one group: pc, pc-seeds, dc, dc-seeds,
-                                                   # dc-evaluation, native
+                                                   # dc-evaluation, coba, native
 
 Each group runs the command the README shows next to the number, in a scratch folder, with
 the persistent compilation cache off (so times include compilation, as a first run's do),
@@ -75,6 +75,12 @@ def dc_seeds(cwd: Path) -> dict:
             **{k: [min(r[k] for r in rows), max(r[k] for r in rows)] for k in keys}}
 
 
+def coba(cwd: Path) -> dict:
+    _run(["run", "circuits/coba.yaml", "--no-progress"], cwd)
+    return {"command": "ngc run circuits/coba.yaml",
+            "rate Hz": _summary(cwd)["final_metrics"]["run"]["rate"]}
+
+
 def dc_evaluation(cwd: Path) -> dict:
     """Diehl & Cook's own read-out (neurons labelled by their responses, ngcspec.evaluation)
     for seeds 0-4 of the circuit, and the circuit's in-circuit read-out beside it."""
@@ -107,7 +113,7 @@ def native(cwd: Path) -> dict:
 
 
 GROUPS = {"pc": pc, "pc-seeds": pc_seeds, "dc": dc, "dc-seeds": dc_seeds,
-          "dc-evaluation": dc_evaluation, "native": native}
+          "dc-evaluation": dc_evaluation, "coba": coba, "native": native}
 
 
 def main() -> None:
