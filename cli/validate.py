@@ -217,13 +217,6 @@ def _version() -> str:
 
 def _write(path: Path, text: str) -> None:
     """Write the report through a temporary file and a rename: never half a report."""
-    import tempfile
+    from ngcspec.rundir import atomic_write_text
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)

@@ -19,7 +19,7 @@ from ngcspec import monitors
 from ngcspec.compiler import PhaseProgram, Program, precision
 from ngcspec.errors import RunError, suggest
 from ngcspec.lazy import jax, jnp
-from ngcspec.params import numeric_leaves
+from ngcspec.params import numeric_leaves, with_field
 from ngcspec.resolve import Resolved, resolve_file
 
 
@@ -321,13 +321,8 @@ def _leaf_paths(tree, prefix=()):
 
 def _replace_nested(model, path, value):
     """A copy of ``model`` with the field at ``path`` set to ``value``, validated again."""
-    data = model.model_dump(by_alias=False)
-    node = data
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
     try:
-        return type(model).model_validate(data)
+        return with_field(model, path, value)
     except ValidationError as exc:
         raise ValueError(f"{'.'.join(path)} = {value!r}: {exc.errors()[0]['msg']}") from None
 

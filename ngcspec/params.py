@@ -128,3 +128,14 @@ def refuse_bool_numbers(cls, data: Any) -> Any:
                     _admits_number(field.annotation) and not _admits_bool(field.annotation):
                 data = {**data, name: _YamlBool("true" if value else "false")}
     return data
+
+
+def with_field(model: BaseModel, path, value) -> BaseModel:
+    """A copy of ``model`` with the (nested) field at ``path`` set to ``value``, validated
+    again (pydantic's ValidationError when the value does not fit)."""
+    data = model.model_dump(by_alias=False)
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return type(model).model_validate(data)

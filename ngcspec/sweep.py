@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ngcspec.errors import CircuitError, RunError
+from ngcspec.params import with_field
 from ngcspec.sweepspec import Member, SweptParam, members as expand_members, report_of, \
     swept_params
 
@@ -181,7 +182,7 @@ class Study:
             if p.component is None:
                 continue
             rc = self.resolved.components[p.component]
-            model = _replace_nested(rc.params, p.path, member.values[p.name])
+            model = with_field(rc.params, p.path, member.values[p.name])
             compiled.append((p.name, repr(rc.kind.structure(model))))
         return structural + tuple(compiled)
 
@@ -246,15 +247,6 @@ def _reresolve(resolved, structural: dict[str, Any]):
 
     text = yaml.safe_dump(resolved.raw, sort_keys=False)
     return resolve(load_yaml(text, resolved.file), resolved.base_dir, overrides=structural)
-
-
-def _replace_nested(model, path, value):
-    data = model.model_dump(by_alias=False)
-    node = data
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
-    return type(model).model_validate(data)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -216,13 +216,10 @@ def _invalid(model, path, value) -> str:
     """Why ``model`` with ``path`` set to ``value`` does not validate ('' if it does)."""
     from pydantic import ValidationError
 
-    data = model.model_dump(by_alias=False)
-    node = data
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
+    from ngcspec.params import with_field
+
     try:
-        type(model).model_validate(data)
+        with_field(model, path, value)
     except ValidationError as exc:
         return exc.errors()[0]["msg"]
     return ""
