@@ -131,13 +131,3 @@ def test_every_shipped_circuit_traces(name, capsys, monkeypatch):
     assert (code, err.strip()) == (0, "1 file, 0 errors"), out
     for phase in ngcspec.resolve.resolve_file(f).phases:   # one memory line per phase
         assert f"{f}: estimated memory, phase {phase}: " in out, (f, phase)
-
-
-def test_the_trace_of_the_estimator_case_passes_on_its_own():
-    """The circuit behind the estimator's bug traces cleanly: only the estimate fails."""
-    from ngcspec.deepcheck import _source_of, _trace
-    from ngcspec.resolve import resolve_file
-
-    for name in _ESTIMATOR_BUG:
-        r = resolve_file(ROOT / "circuits" / name)
-        assert _trace(r, _source_of(r)) == []
