@@ -5,7 +5,6 @@ and an address-space limit; the memory estimate against measured peaks."""
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -133,16 +132,15 @@ def test_two_cli_runs_into_one_out_both_land(tmp_path):
         load_run(r)
 
 
-def _limit_file_size():
-    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
-
-
 def test_cli_full_disk_keeps_what_was_written_and_exits_1(tmp_path):
     text = TINY.replace("per_batch}", "per_batch, e0.mu: per_step}")  # 37 kB of records
     (tmp_path / "tiny.yaml").write_text(text)
-    proc = subprocess.run(_ngc_cmd("run", tmp_path / "tiny.yaml", "--out", tmp_path / "runs",
-                                   "--no-progress"), capture_output=True, text=True,
-                          timeout=600, preexec_fn=_limit_file_size)
+    # RLIMIT_FSIZE of 16 KiB, set by the shell (no preexec_fn: forking a process that runs
+    # JAX's threads can deadlock)
+    cmd = "ulimit -f 16; exec " + " ".join(
+        f"'{a}'" for a in _ngc_cmd("run", tmp_path / "tiny.yaml", "--out", tmp_path / "runs",
+                                   "--no-progress"))
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr
     assert TRACEBACK not in proc.stderr
     assert "could not write the run directory" in proc.stderr and "File too large" in proc.stderr
