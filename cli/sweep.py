@@ -84,8 +84,9 @@ def sweep(
     progress: bool = typer.Option(True, help="show a progress bar"),
     rows: int = typer.Option(20, help="table rows shown (all are written)"),
 ) -> None:
-    """Run a study: every combination of swept parameters x seeds, vmapped; write a sweep
-    directory and print the combinations sorted by the report metric (mean ± std over seeds)."""
+    """Run a study (swept parameters x seeds, vmapped) into a sweep directory; print a table.
+
+    The table lists the combinations sorted by the report metric, mean ± std over seeds."""
     from ngcspec.cache import enable_compilation_cache
     from ngcspec.cli.app import _parse_sets
     from ngcspec.resolve import resolve_file
@@ -138,6 +139,9 @@ def describe_plan(groups, n_members: int, structural: list[str]) -> list[str]:
     return lines
 
 
+_SHOWN_METRICS = 3     # metric columns in the terminal table; members.csv holds them all
+
+
 def show_table(result, limit: int) -> None:
     from ngcspec.sweepdir import combination_table
 
@@ -155,10 +159,13 @@ def show_table(result, limit: int) -> None:
     if result.report and result.report[0] in metrics:
         metrics.remove(result.report[0])
         metrics.insert(0, result.report[0])
+    hidden = metrics[_SHOWN_METRICS:]             # a terminal's width holds only a few
+    metrics = metrics[:_SHOWN_METRICS]
     for m in metrics:
         arrow = (" ↑" if result.report[1] == "max" else " ↓") if result.report and \
             m == result.report[0] else ""
-        table.add_column(m + (" (mean ± std)" if many else "") + arrow, justify="right")
+        table.add_column(m + (" (mean ± std)" if many else "") + arrow, justify="right",
+                         overflow="fold")
     for e in entries[:limit]:
         cells = [_fmt(e["values"][n]) for n in names] + [_seeds(e["seeds"])]
         for m in metrics:
@@ -168,6 +175,9 @@ def show_table(result, limit: int) -> None:
     out.print(table)
     if len(entries) > limit:
         out.print(f"... {len(entries) - limit} more combination(s) in members.csv")
+    if hidden:
+        out.print(f"{len(hidden)} more metric(s) in members.csv: {', '.join(hidden)}",
+                  markup=False)
     bad = [i for i, ok in enumerate(result.finite) if not ok]
     if bad:
         out.print(f"{len(bad)} member(s) went non-finite (NaN/Inf) and are listed last: "
