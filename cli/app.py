@@ -124,7 +124,7 @@ def run(
     for ph, metrics in result.final_metrics().items():
         for k, v in metrics.items():
             table.add_row(ph, k, f"{v:.4g}")
-    out.print(table)
+    out.print(table if table.row_count else title, markup=False)
     _print_small_finals(result, resolved)
     out.print(f"results: {path}")
     from ngcspec.cli.plot import after_run

@@ -7,7 +7,9 @@ matplotlib is the optional ``plot`` extra; without it every entry point raises a
 
 from __future__ import annotations
 
+import contextlib
 import io
+import warnings
 from pathlib import Path
 
 from ngcspec.errors import NgcspecError
@@ -47,8 +49,18 @@ def save(fig, path: Path, fmt: str = "png", size: tuple[float, float] | None = N
     if size is not None:
         fig.set_size_inches(*size)
     path = Path(path)
-    fig.savefig(path, format=fmt, dpi=dpi)
+    with _quiet_layout():
+        fig.savefig(path, format=fmt, dpi=dpi)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_layout():
+    """matplotlib warns when a small figure leaves no room for constrained layout; the
+    figure is still drawn (without it), so that is not worth a warning on every plot."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="constrained_layout not applied")
+        yield
 
 
 def png_bytes(fig, size: tuple[float, float] | None = None, dpi: int = DEFAULT_DPI) -> bytes:
@@ -56,5 +68,6 @@ def png_bytes(fig, size: tuple[float, float] | None = None, dpi: int = DEFAULT_D
     if size is not None:
         fig.set_size_inches(*size)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    with _quiet_layout():
+        fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
