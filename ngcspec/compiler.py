@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import zlib
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -29,6 +29,8 @@ from ngcspec.lazy import jax, jnp, lax, random
 from ngcspec.params import ParamView
 from ngcspec.registry import StepContext
 from ngcspec.resolve import Resolved, ResolvedPhase
+from ngcspec.schedule import (AdvanceOp, EvolveOp, RepeatOp, ResetOp, evolved, has_repeat,
+                              starts_with_reset)
 from ngcspec.state import initial_values, numeric_params, reset_component
 
 
@@ -50,7 +52,7 @@ class Program:
         self.order = resolved.order
         self.index = {n: i for i, n in enumerate(self.order)}
         self.comps = resolved.components
-        self.check_finite = resolved.spec.run.check_finite if check_finite is None else check_finite
+        self.check_finite = resolved.check_finite if check_finite is None else check_finite
         self.inputs: dict[str, dict[str, list]] = {n: {} for n in self.order}
         for w in resolved.wires:
             self.inputs[w.dst].setdefault(w.dst_comp, []).append(w)
@@ -67,7 +69,7 @@ class Program:
                 "components": {n: numeric_params(rc.params, self.dtype) for n, rc in self.comps.items()},
                 "wire_scale": jnp.asarray([1.0 if w.scale is None else w.scale
                                            for w in self.r.wires] or [0.0], self.dtype),
-                "dt": jnp.asarray(self.r.spec.dt, self.dtype),
+                "dt": jnp.asarray(self.r.dt, self.dtype),
             }
 
     def view(self, params: dict, name: str) -> ParamView:
@@ -122,7 +124,7 @@ class Program:
             if isinstance(a, np.ndarray):
                 out[c] = a
                 continue
-            key = random.fold_in(random.fold_in(random.PRNGKey(self.r.spec.seed),
+            key = random.fold_in(random.fold_in(random.PRNGKey(self.r.seed),
                                                 _name_seed(name)), _name_seed(c))
             out[c] = initializers.draw(a, rc.shapes[c], key, self.dtype)
         return out
@@ -299,6 +301,16 @@ def normalize(w, spec):
     return w * (spec.value / jnp.maximum(norm, 1e-8))
 
 
+class Carry(NamedTuple):
+    """What the loops of one batch carry (a pytree: JAX flattens a NamedTuple by field)."""
+    state: dict     # {component: {compartment: array}}; in an advance loop only what steps
+    #                 write, keyed {(component, compartment): array} (see _advance_scan)
+    n: Any          # steps taken in this batch (int32): numbers the finite-check events
+    t_index: Any    # steps since the last reset (int32): the time a step sees
+    key: Any        # the random key the next step splits
+    bad: Any        # (n_watched,) int32: first non-finite event per watched compartment, or -1
+
+
 class PhaseProgram:
     """The batch and epoch functions of one phase (pure, jittable, cached jitted versions)."""
 
@@ -357,11 +369,11 @@ class PhaseProgram:
                                               c.compartment: jnp.swapaxes(batch[c.field], 0, 1)}}
         state = self.apply_clamps(state, batch)
         n_watch = len(prog.watch) if check == "step" else 0
-        carry = (state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), key,
-                 jnp.full((n_watch,), -1, jnp.int32))
+        carry = Carry(state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), key,
+                      jnp.full((n_watch,), -1, jnp.int32))
         carry, steps = self._run_block(params, carry, self.phase.schedule, batch, stim,
                                        batch_size, check == "step")
-        state, _, _, _, bad = carry
+        state, bad = carry.state, carry.bad
         out = {
             "steps": steps,
             "batch": {f"{n}.{c}": prog.read(params, state, n, c) for n, c in self.per_batch},
@@ -381,16 +393,16 @@ class PhaseProgram:
     def checked(self) -> list[tuple[str, str]]:
         """What the batch-level finite check reads: what batches hand on, except persistent
         compartments of components this schedule never evolves (nothing changes them)."""
-        evolved = set(_evolved(self.phase.schedule))
+        learned = set(evolved(self.phase.schedule))
         comps = self.prog.comps
         return [(n, c) for n, c in self.kept()
-                if n in evolved or not comps[n].kind.compartments[c].persistent]
+                if n in learned or not comps[n].kind.compartments[c].persistent]
 
     def kept(self) -> list[tuple[str, str]]:
         """Compartments a batch hands on to the next one: persistent ones, those recorded
         as 'final', and, when the schedule does not begin with a reset, all of them."""
         comps = self.prog.comps
-        if not (self.phase.schedule and self.phase.schedule[0][0] == "reset"):
+        if not starts_with_reset(self.phase.schedule):
             return [(n, c) for n in self.prog.order for c in comps[n].kind.compartments]
         finals = {k for k, m in self.record.items() if m == "final"}
         for n, c in list(finals):      # a wired input recorded 'final' is read from its sources
@@ -402,30 +414,26 @@ class PhaseProgram:
     def _run_block(self, params, carry, block, batch, stim, batch_size, track):
         prog = self.prog
         pieces: list[dict] = []
-        for entry in block:
-            op = entry[0]
-            if op == "reset":
-                state, n, _, key, bad = carry
-                state = prog.reset(params, state, batch_size)
-                state = self.apply_clamps(state, batch)
-                carry = (state, n, jnp.zeros((), jnp.int32), key, bad)
-            elif op == "advance":
-                carry, rec = self._advance_scan(params, stim, track, carry, entry[1])
+        for op in block:
+            if isinstance(op, ResetOp):
+                state = self.apply_clamps(prog.reset(params, carry.state, batch_size), batch)
+                carry = carry._replace(state=state, t_index=jnp.zeros((), jnp.int32))
+            elif isinstance(op, AdvanceOp):
+                carry, rec = self._advance_scan(params, stim, track, carry, op.steps)
                 pieces.append(rec)
-            elif op == "evolve":
-                state, n, ti, key, bad = carry
-                state, changed = prog._evolve(params, state, entry[1], ti)
-                if track:
-                    bad = _first_bad(bad, prog.finite_flags(changed), 2 * n)
-                carry = (state, n, ti, key, bad)
-            elif op == "repeat":
-                def body(c, _, block=entry[2]):
+            elif isinstance(op, EvolveOp):
+                state, changed = prog._evolve(params, carry.state, op.names, carry.t_index)
+                bad = (_first_bad(carry.bad, prog.finite_flags(changed), 2 * carry.n) if track
+                       else carry.bad)
+                carry = carry._replace(state=state, bad=bad)
+            elif isinstance(op, RepeatOp):
+                def body(c, _, block=op.block):
                     c, rec = self._run_block(params, c, block, batch, stim, batch_size, track)
-                    if self.per_repeat and not _has_repeat(block):   # innermost: after its evolve
-                        rec = {**rec, **{f"{n}.{p}": prog.read(params, c[0], n, p)[None]
+                    if self.per_repeat and not has_repeat(block):   # innermost: after its evolve
+                        rec = {**rec, **{f"{n}.{p}": prog.read(params, c.state, n, p)[None]
                                          for n, p in self.per_repeat}}
                     return c, rec
-                carry, rec = lax.scan(body, carry, None, length=entry[1])
+                carry, rec = lax.scan(body, carry, None, length=op.times)
                 pieces.append({k: v.reshape((-1,) + v.shape[2:]) for k, v in rec.items()})
         steps = {}
         for k in (f"{n}.{c}" for n, c in self.per_step + self.per_repeat):
@@ -440,19 +448,16 @@ class PhaseProgram:
         Compartments no step changes (clamped inputs, weights during advance, ...) stay
         outside the loop as constants, so XLA hoists what is computed from them alone (e.g.
         the forward product of a clamped image) instead of redoing it every step."""
-        state, n, ti, key, bad = carry
-        written = self.written(params, state, stim)
-        const = state
+        const = carry.state
+        written = self.written(params, const, stim)
 
         def body(c, _):
-            part, n, ti, key, bad = c
-            (full, n, ti, key, bad), rec = self._step_body(
-                params, stim, track, (_merge(const, part), n, ti, key, bad), None)
-            return (_select(full, written), n, ti, key, bad), rec
+            c, rec = self._step_body(params, stim, track, c._replace(state=_merge(const, c.state)))
+            return c._replace(state=_select(c.state, written)), rec
 
-        (part, n, ti, key, bad), rec = lax.scan(
-            body, (_select(state, written), n, ti, key, bad), None, length=length)
-        return (_merge(const, part), n, ti, key, bad), rec
+        carry, rec = lax.scan(body, carry._replace(state=_select(const, written)), None,
+                              length=length)
+        return carry._replace(state=_merge(const, carry.state)), rec
 
     def written(self, params, state, stim) -> list[tuple[str, str]]:
         """Compartments one step may change: what kinds return, stimuli and ties (found by
@@ -479,27 +484,26 @@ class PhaseProgram:
                                         for c in prog.comps[n].kind.compartments if (n, c) in found]
         return self._written[cache_key]
 
-    def _step_body(self, params, stim, track, carry, _):
+    def _step_body(self, params, stim, track, carry: "Carry"):
         prog = self.prog
-        state, n, ti, key, bad = carry
-        key, sub = random.split(key)
-        state, changed = prog._advance(params, state, ti, sub, stim)
-        if track:
-            bad = _first_bad(bad, prog.finite_flags(changed), 2 * n + 1)
+        key, sub = random.split(carry.key)
+        state, changed = prog._advance(params, carry.state, carry.t_index, sub, stim)
+        bad = (_first_bad(carry.bad, prog.finite_flags(changed), 2 * carry.n + 1) if track
+               else carry.bad)
         rec = {f"{a}.{c}": monitors.in_step(self.record[a, c], prog.read(params, state, a, c),
                                             params["dt"]) for a, c in self.per_step}
-        return (state, n + 1, ti + 1, key, bad), rec
+        return Carry(state, carry.n + 1, carry.t_index + 1, key, bad), rec
 
     def metric_sums(self, params, state, batch):
         sums = {}
         for mname, (kind, comp, part) in self.phase.metrics.items():
             v = self.prog.read(params, state, comp, part)
             if kind == "mean":
-                spec = self.prog.r.spec.phases[self.phase.name].metrics[mname]
-                if spec.unit is not None:      # one unit of each sample (or of the weights)
+                unit, scale = self.phase.metric_units.get(mname, (None, 1.0))
+                if unit is not None:      # one unit of each sample (or of the weights)
                     batched = self.prog.comps[comp].kind.compartments[part].batched
-                    v = v.reshape(v.shape[0], -1)[:, spec.unit] if batched else v.reshape(-1)[spec.unit]
-                total = jnp.sum(v.astype(self.dtype)) * spec.scale
+                    v = v.reshape(v.shape[0], -1)[:, unit] if batched else v.reshape(-1)[unit]
+                total = jnp.sum(v.astype(self.dtype)) * scale
                 sums[mname] = (total, jnp.asarray(v.size, self.dtype))
             else:
                 pred = jnp.argmax(v.reshape(v.shape[0], -1), axis=-1)
@@ -595,20 +599,6 @@ class PhaseProgram:
         if key not in self._jit:
             self._jit[key] = jax.jit(partial(self.epoch, progress=progress, check=check))
         return self._jit[key]
-
-
-def _evolved(block) -> list[str]:
-    out = []
-    for entry in block:
-        if entry[0] == "evolve":
-            out += list(entry[1])
-        elif entry[0] == "repeat":
-            out += _evolved(entry[2])
-    return out
-
-
-def _has_repeat(block) -> bool:
-    return any(entry[0] == "repeat" for entry in block)
 
 
 def _select(state: dict, keys) -> dict:

@@ -146,14 +146,10 @@ def _record_bytes(pname, ph, components, itemsize, epochs) -> dict[str, int]:
 
 
 def steps_per_batch(schedule) -> int:
-    """Steps one batch advances: ``("advance", n)`` and ``("repeat", n, block)`` entries."""
-    n = 0
-    for entry in schedule:
-        if entry[0] == "advance":
-            n += entry[1]
-        elif entry[0] == "repeat":
-            n += entry[1] * steps_per_batch(entry[2])
-    return n
+    """Steps one batch advances (see :func:`ngcspec.schedule.steps_per_batch`)."""
+    from ngcspec.schedule import steps_per_batch as steps
+
+    return steps(schedule)
 
 
 def _data_bytes(ph) -> int:

@@ -23,6 +23,8 @@ from ngcspec import graph
 from ngcspec.components import initializers
 from ngcspec.errors import CircuitError, NgcspecError, Problem, near, one_of, suggest
 from ngcspec.registry import Component, get_kind, kinds
+from ngcspec.schedule import AdvanceOp, EvolveOp, RepeatOp, ResetOp
+from ngcspec.schedule import flatten as _flatten_schedule
 from ngcspec.spec import (COMMON_FIELDS, HINT, REF_RE, AccuracyMetric, Advance, CircuitSpec,
                           ComponentCommon, ConstantClamp, Evolve, FileClamp, MeanMetric, Phase,
                           Repeat, Reset, StimulusClamp)
@@ -90,12 +92,14 @@ class ResolvedPhase:
     name: str
     data: ResolvedData | None
     clamps: tuple[ResolvedClamp, ...]
-    schedule: tuple                       # ("reset",), ("advance", n), ("evolve", names), ("repeat", n, block)
+    schedule: tuple                       # of ngcspec.schedule entries (ResetOp, AdvanceOp, ...)
     metrics: dict[str, tuple[str, str, str]]   # name -> ("mean"|"accuracy", component, compartment)
     record: dict[tuple[str, str], str]
     every: int
     batches: int
     batch_size: int
+    # mean metrics: name -> (unit of each sample or None for all, factor applied to the sum)
+    metric_units: dict[str, tuple[int | None, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,10 +113,11 @@ class Resolved:
     phases: dict[str, ResolvedPhase]
     raw: Any                                # the file's data after overrides (for the run record)
     files: tuple[tuple[str, Path], ...] = ()  # every user file read: (name as written, absolute path)
-
-    @property
-    def dtype(self) -> str:
-        return self.spec.dtype
+    # what the compiler needs of the file's top level, so it never reads the file model
+    dt: float = 1.0
+    dtype: str = "float32"
+    seed: int = 0
+    check_finite: bool = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,7 +524,8 @@ class _Resolver:
             raise self.error()
         return Resolved(spec=spec, file=self.src.file, base_dir=self.base, components=comps,
                         wires=tuple(wires), order=tuple(order), phases=phases, raw=self.data,
-                        files=tuple(self.files.items()))
+                        files=tuple(self.files.items()), dt=spec.dt, dtype=spec.dtype,
+                        seed=spec.seed, check_finite=spec.run.check_finite)
 
     def check_nan(self, node, path, reported=None) -> None:
         """NaN is never a meaningful value in a circuit file (it would poison the state)."""
@@ -866,7 +872,7 @@ class _Resolver:
             clamps = self.clamps(cpath, clamps_spec, comps, wired, tied, ph.data, rdata,
                                  schedule, spec)
             sched = self.schedule(spath, schedule, comps)
-            metrics = {}
+            metrics, units = {}, {}
             for mname, m in ph.metrics.items():
                 mp = path + ("metrics", mname)
                 ref = m.mean if isinstance(m, MeanMetric) else m.accuracy
@@ -896,6 +902,8 @@ class _Resolver:
                         if c.shapes[r[1]][-1] < n_cls:
                             self.fail(mp, f"{ref} has {c.shapes[r[1]][-1]} units but the labels go up to {n_cls - 1}")
                 metrics[mname] = ("mean" if isinstance(m, MeanMetric) else "accuracy", *r)
+                if isinstance(m, MeanMetric):
+                    units[mname] = (m.unit, m.scale)
             record = {}
             rec_spec = ph.record if ph.record is not None else spec.run.record
             rpath = path + ("record",) if ph.record is not None else ("run", "record")
@@ -904,7 +912,7 @@ class _Resolver:
                 if r is not None and self.record_mode(rpath + (ref,), r, mode, comps, sched):
                     record[r] = mode
             out[pname] = ResolvedPhase(pname, rdata, tuple(clamps), sched, metrics, record,
-                                       ph.every, ph.batches, ph.batch_size)
+                                       ph.every, ph.batches, ph.batch_size, units)
         return out
 
     def record_mode(self, path, ref, mode, comps, sched) -> bool:
@@ -915,7 +923,7 @@ class _Resolver:
                       "batch axis", "record it as per_step, per_batch, final or initial")
             return False
         if mode == "per_repeat" and sched is not None and not any(
-                e[0] == "repeat" for e in _flatten_schedule(sched)):
+                isinstance(e, RepeatOp) for e in _flatten_schedule(sched)):
             self.fail(path, "'per_repeat' records at the end of each pass of a 'repeat' block, "
                       "and this schedule has none", "record it as per_step")
             return False
@@ -1056,9 +1064,9 @@ class _Resolver:
         for i, e in enumerate(entries):
             p = path + (i,)
             if isinstance(e, Reset):
-                out.append(("reset",))
+                out.append(ResetOp())
             elif isinstance(e, Advance):
-                out.append(("advance", e.advance))
+                out.append(AdvanceOp(e.advance))
             elif isinstance(e, Evolve):
                 names = []
                 for j, n in enumerate(e.evolve):
@@ -1080,9 +1088,9 @@ class _Resolver:
                                   f"evolve {tie.to.split('.')[0]} instead, or remove the tie")
                         continue
                     names.append(n)
-                out.append(("evolve", tuple(names)))
+                out.append(EvolveOp(tuple(names)))
             elif isinstance(e, Repeat):
-                out.append(("repeat", e.repeat, self.schedule(p + ("do",), e.do, comps)))
+                out.append(RepeatOp(e.repeat, self.schedule(p + ("do",), e.do, comps)))
         return tuple(out)
 
     def check_memory(self, comps, phases) -> None:
@@ -1181,11 +1189,3 @@ def _count_steps(block) -> int:
         elif isinstance(e, Repeat):
             n += _count_steps(e.do) * e.repeat
     return n
-
-
-def _flatten_schedule(block):
-    """Every entry of a resolved schedule, nested repeat blocks included."""
-    for entry in block:
-        yield entry
-        if entry[0] == "repeat":
-            yield from _flatten_schedule(entry[2])

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ngcspec.errors import RunError
+from ngcspec.schedule import as_tuples
 
 _FINAL_MODES = ("final",)           # one value per run: the latest replaces the earlier
 _FIRST_MODES = ("initial",)         # one value per run: the earliest is kept
@@ -53,7 +54,7 @@ def fingerprint(resolved) -> dict[str, str]:
             "data": None if ph.data is None else [ph.data.name, ph.data.n, ph.data.batch_size,
                                                   ph.data.shuffle],
             "clamps": [[c.component, c.compartment, c.source, c.field] for c in ph.clamps],
-            "schedule": repr(ph.schedule),
+            "schedule": repr(as_tuples(ph.schedule)),   # the form older runs were written with
             "metrics": {k: list(v) for k, v in ph.metrics.items()},
             "record": sorted(f"{c}.{p}:{m}" for (c, p), m in ph.record.items()),
             "every": ph.every, "batches": ph.batches, "batch_size": ph.batch_size,

@@ -15,6 +15,7 @@ import numpy as np
 
 from ngcspec.errors import NgcspecError
 from ngcspec.rundir import RunData, load_run
+from ngcspec.schedule import steps_per_batch
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class RunView:
         """Steps a batch of ``phase`` takes (what a per-step record holds per sample)."""
         if self.resolved is None or phase not in self.resolved.phases:
             return None
-        return _steps(self.resolved.phases[phase].schedule) or None
+        return steps_per_batch(self.resolved.phases[phase].schedule) or None
 
     def samples(self, phase: str) -> int | None:
         """Samples in one epoch of ``phase``."""
@@ -185,16 +186,6 @@ class RunView:
         if data.shuffle or "label" not in data.arrays:
             return None
         return np.asarray(data.arrays["label"])
-
-
-def _steps(block) -> int:
-    n = 0
-    for entry in block:
-        if entry[0] == "advance":
-            n += entry[1]
-        elif entry[0] == "repeat":
-            n += entry[1] * _steps(entry[2])
-    return n
 
 
 def _resolve(run: RunData):
