@@ -67,6 +67,19 @@ def run(
                    "faster on one core than split over several"),
     plot: bool = typer.Option(False, "--plot", help="then draw the default plots into "
                               "RUN/plots (needs the plot extra)"),
+    platform: Optional[str] = typer.Option(
+        None, help="cpu or gpu (default: what JAX finds); gpu needs JAX's CUDA wheels: "
+                   "pip install -e \".[cuda]\""),
+    devices: Optional[str] = typer.Option(
+        None, help="run on N devices (or all), the work split as run.shard says or by the "
+                   "rule: batch when every batch splits evenly, else neurons"),
+    shard: Optional[str] = typer.Option(None, help="override run.shard: batch, neurons"),
+    coordinator: Optional[str] = typer.Option(
+        None, help="HOST:PORT of process 0, to run over several processes (hosts); also "
+                   "read from SLURM/Open MPI environments"),
+    num_processes: Optional[int] = typer.Option(None, help="processes of a multi-host run"),
+    process_id: Optional[int] = typer.Option(None, help="this process's number (0 writes "
+                                             "the run directory)"),
 ) -> None:
     """Compile and run a circuit; save results in a run directory."""
     from ngcspec.cache import enable_compilation_cache
@@ -86,37 +99,54 @@ def run(
     overrides = _parse_sets(sets)
     if cpus is not None:
         _pin_cpus(cpus)             # before JAX starts its CPU client and thread pool
-    resolved = resolve_file(file, overrides=overrides)
-    prepare_output(out_dir, resolved.spec.name)     # a bad --out fails now, not after the run
-    previous = load_run(resume) if resume is not None else None
-    needed = estimate(resolved, epochs=epochs)
-    check_fits(needed, "this run")
-    enable_compilation_cache()
-    circuit = Circuit(resolved, Program(resolved, check_finite=check_finite))
-    listener = _ProgressBar(err) if progress and sys.stderr.isatty() else _Quiet(err) if progress else None
-    try:
-        if previous is None:
-            result = circuit.run(epochs=epochs, seed=seed, listener=listener)
-        elif weights_only:
-            result = resume_weights_only(circuit, previous, epochs, listener, seed)
+    from ngcspec.cli.devices import DeviceSetup, title_suffix
+
+    where = DeviceSetup(platform, devices, shard, coordinator, num_processes, process_id)
+    with where.stage("while loading the circuit"):     # over several processes: failures reported by 0
+        resolved = resolve_file(file, overrides=overrides)
+        if where.leader:                            # a bad --out fails now, not after the run
+            prepare_output(out_dir, resolved.spec.name)
+        previous = load_run(resume) if resume is not None else None
+        placement = where.placement(resolved)
+        needed = estimate(resolved, epochs=epochs, devices=placement.size if placement else 1,
+                          shard=placement.mode if placement else "batch")
+        if placement is None:
+            check_fits(needed, "this run")
         else:
-            result = resume_run(circuit, previous, epochs, listener, seed)
-    except Exception as exc:
-        if not _out_of_memory(exc):
-            raise
-        from ngcspec.errors import RunError
-        raise RunError(f"out of memory while running: {type(exc).__name__}: {str(exc)[:300]}\n"
-                       f"    the run was estimated to need {needed.describe(4)}; reduce those "
-                       "items (sizes, batch size, what is recorded)") from None
-    finally:
-        if listener is not None:
-            listener.close()
+            placement.check_memory(resolved, epochs)
+    enable_compilation_cache()
+    circuit = Circuit(resolved, Program(resolved, check_finite=check_finite), placement=placement)
+    progress = progress and where.leader
+    listener = _ProgressBar(err) if progress and sys.stderr.isatty() else _Quiet(err) if progress else None
+    with where.stage("while running"):    # a process that fails reports it to process 0
+        try:
+            if previous is None:
+                result = circuit.run(epochs=epochs, seed=seed, listener=listener)
+            elif weights_only:
+                result = resume_weights_only(circuit, previous, epochs, listener, seed)
+            else:
+                result = resume_run(circuit, previous, epochs, listener, seed)
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                raise
+            from ngcspec.errors import RunError
+            raise RunError(f"out of memory while running: {type(exc).__name__}: {str(exc)[:300]}\n"
+                           f"    the run was estimated to need {needed.describe(4)}; reduce those "
+                           "items (sizes, batch size, what is recorded)") from None
+        finally:
+            if listener is not None:
+                listener.close()
+    if not where.leader:
+        err.print(f"process {where.cluster.process_id}: done; process 0 writes the run directory")
+        return
+    ran_on = where.describe(placement)
     path = write_run(result, resolved, out_dir, extra={
         "overrides": overrides, "resumed_from": str(resume) if resume else None,
-        "weights_only": weights_only})
+        "weights_only": weights_only, **ran_on})
     ran = result.epochs - result.start_epoch
     title = f"{resolved.spec.name}: {ran} epoch(s) in {result.timings['run_s']:.1f} s" + (
-        f" (epochs {result.start_epoch + 1}-{result.epochs} of the run)" if result.start_epoch else "")
+        f" (epochs {result.start_epoch + 1}-{result.epochs} of the run)" if result.start_epoch
+        else "") + title_suffix(ran_on)
     table = Table(title=title)
     table.add_column("phase")
     table.add_column("metric")

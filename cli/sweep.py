@@ -83,6 +83,10 @@ def sweep(
     records: bool = typer.Option(False, help="keep every member's records (members/<i>/)"),
     progress: bool = typer.Option(True, help="show a progress bar"),
     rows: int = typer.Option(20, help="table rows shown (all are written)"),
+    platform: Optional[str] = typer.Option(None, help="cpu or gpu (default: what JAX finds)"),
+    devices: Optional[str] = typer.Option(
+        None, help="run each call on N devices (or all), members split over them"),
+    shard: Optional[str] = typer.Option(None, help="override run.shard: members, batch, neurons"),
 ) -> None:
     """Run a study (swept parameters x seeds, vmapped) into a sweep directory; print a table.
 
@@ -98,6 +102,9 @@ def sweep(
     if members_per_call is not None and members_per_call < 1:
         raise UsageError("--members-per-call must be at least 1")
     overrides = _parse_sets(sets)
+    from ngcspec.cli.devices import DeviceSetup
+
+    where = DeviceSetup(platform, devices, shard)       # before JAX starts a backend
     if any(k == "sweep" or k.startswith("sweep.") for k in overrides):
         raise UsageError("give the sweep with --param, --seeds and --combine, not --set")
     resolved = resolve_file(file, overrides=overrides)
@@ -113,12 +120,14 @@ def sweep(
     listener = _SweepProgress(err) if progress and sys.stderr.isatty() else \
         _SweepLog(err) if progress else None
     try:
+        placement = where.placement(resolved, sweep=True)
         result = run_study(resolved, epochs=epochs, members_per_call=members_per_call,
-                           listener=listener, keep_records=records)
+                           listener=listener, keep_records=records, placement=placement)
     finally:
         if listener is not None:
             listener.close()
-    path = write_sweep(result, resolved, out_dir, extra={"overrides": overrides})
+    path = write_sweep(result, resolved, out_dir, extra={"overrides": overrides,
+                                                         **where.describe(placement)})
     show_table(result, rows)
     out.print(f"results: {path}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -62,10 +63,21 @@ def load(source, overrides: dict[str, Any] | None = None) -> "Circuit":
 
 
 class Circuit:
-    def __init__(self, resolved: Resolved, program: Program | None = None, params: dict | None = None):
+    def __init__(self, resolved: Resolved, program: Program | None = None, params: dict | None = None,
+                 placement=None):
         self.resolved = resolved
         self.program = program or Program(resolved)
         self.params = params if params is not None else self.program.initial_params()
+        self.placement = placement      # an ngcspec.sharding.Placement: several devices
+
+    def sharded(self, devices="all", shard: str | None = None, platform: str | None = None) -> "Circuit":
+        """This circuit run on several devices (a count, ``"all"`` or JAX devices): the batch,
+        the neurons or a sweep's members split over a mesh (``ngcspec.sharding``); ``shard``
+        overrides the file's ``run.shard`` and the rule."""
+        from ngcspec.sharding import placement_for
+
+        placement = placement_for(self.resolved, devices, shard, platform)
+        return Circuit(self.resolved, self.program, self.params, placement)
 
     # -- inspection -------------------------------------------------------------------------
     @property
@@ -146,7 +158,7 @@ class Circuit:
             components[comp] = dataclasses.replace(rc, params=model)
         resolved = dataclasses.replace(self.resolved, components=components)
         program = Program(resolved) if structural else self.program
-        return Circuit(resolved, program, params)
+        return Circuit(resolved, program, params, self.placement)
 
     # -- running ----------------------------------------------------------------------------
     def resume(self, run, epochs: int | None = None, listener: Listener | None = None,
@@ -169,13 +181,18 @@ class Circuit:
         return sweep_circuit(self, params=params, seeds=seeds, combine=combine, **options)
 
     def run(self, epochs: int | None = None, seed: int | None = None, state: dict | None = None,
-            listener: Listener | None = None, start_epoch: int = 0) -> RunResult:
+            listener: Listener | None = None, start_epoch: int = 0, devices=None,
+            shard: str | None = None) -> RunResult:
         """Run ``epochs`` epochs (default ``run.epochs``) from ``state`` (default: a new one).
 
         ``start_epoch`` numbers the first of them: the key stream, shuffles and ``every:``
         phases go on from there, so a run continued from ``result.continuation`` with
         ``start_epoch=result.epochs`` gives the numbers of one longer run (see
-        :func:`ngcspec.resume.resume`, which also carries the history over)."""
+        :func:`ngcspec.resume.resume`, which also carries the history over). ``devices``
+        (a count or ``"all"``) and ``shard`` run it as :meth:`sharded` does."""
+        if devices is not None or shard is not None:
+            return self.sharded(devices or "all", shard).run(epochs, seed, state, listener,
+                                                             start_epoch)
         spec = self.resolved.spec
         epochs = spec.run.epochs if epochs is None else epochs
         seed = spec.seed if seed is None else seed
@@ -186,6 +203,8 @@ class Circuit:
         t0 = time.perf_counter()
         if state is None:
             state = self.init_state(seed=seed)
+        if self.placement is not None:
+            state = self.placement.place_state(self.program, state)
         end = start_epoch + epochs
         metrics: dict[str, list[dict[str, float]]] = {p: [] for p in self.resolved.phases}
         ran: dict[str, list[int]] = {p: [] for p in self.resolved.phases}
@@ -214,6 +233,8 @@ class Circuit:
                 finals.update({f"{pname}/{k}": v for k, v in fin.items()})
                 if listener is not None:
                     listener.phase_done(epoch, pname, m)
+        if self.placement is not None:      # whole on every device, readable by every process
+            state, ending = self.placement.gather((state, ending))
         jax.block_until_ready(state)
         modes = {f"{p}/{c}.{part}": m for p, ph in self.resolved.phases.items()
                  for (c, part), m in ph.record.items()}
@@ -233,8 +254,14 @@ class Circuit:
             state = self.program.jitted_resize(bsz)(state)
         mode = "batch" if self.program.check_finite else "off"
         args = (self.params, state, pp.device_data(), seed, epoch)
+        jitted = pp.jitted
+        if self.placement is not None:
+            state = self.placement.place_state(self.program, state)
+            args = (self.placement.put(self.params, self.placement.replicated), state,
+                    self.placement.data(pp), seed, epoch)
+            jitted = partial(self.placement.epoch, self.program, pp, state)
         try:
-            fn = pp.jitted(progress=listener is not None, check=mode)
+            fn = jitted(progress=listener is not None, check=mode)
             state, outs = fn(*args)
             outs = jax.device_get(outs)
         finally:
@@ -243,7 +270,7 @@ class Circuit:
         if mode == "batch" and not all(np.all(o["ok"]) for o, _, _ in parts):
             # Something went non-finite: replay the epoch (same keys, same numbers) with
             # per-step tracking to say where. Costs a compile, only on failure.
-            _, detail = jax.device_get(pp.jitted(check="step")(*args))
+            _, detail = jax.device_get(jitted(progress=False, check="step")(*args))
             self._check_finite(pname, epoch, self._parts(detail, n, bsz, nb))
             raise RunError(f"non-finite value (NaN or Inf) in phase '{pname}', epoch {epoch + 1}; "
                            "set run.check_finite: false to let it through")

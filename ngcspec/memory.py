@@ -56,22 +56,28 @@ def gib(n: int) -> str:
 
 
 def estimate(resolved, batch_size: int | None = None, members: int = 1,
-             devices: int = 1, epochs: int | None = None) -> MemoryEstimate:
+             devices: int = 1, epochs: int | None = None, shard: str = "batch") -> MemoryEstimate:
     """The peak memory per device of running ``resolved`` (see the module docstring).
 
     ``batch_size`` overrides every phase's; ``members`` counts sweep members run together;
-    ``devices`` shares batched state and records among devices (weights are replicated)."""
+    ``devices`` shares among devices what ``shard`` splits (``ngcspec.sharding``): batched
+    state (``batch``, weights replicated), members (``members``), or the unit axis of
+    per-unit state and weight matrices (``neurons``, connection lists replicated)."""
     return estimate_parts(resolved.components, resolved.phases, resolved.spec.dtype,
                           batch_size=batch_size, members=members, devices=devices,
-                          epochs=resolved.spec.run.epochs if epochs is None else epochs)
+                          epochs=resolved.spec.run.epochs if epochs is None else epochs,
+                          shard=shard)
 
 
 def estimate_parts(components, phases, dtype: str, *, batch_size: int | None = None,
-                   members: int = 1, devices: int = 1, epochs: int = 1) -> MemoryEstimate:
+                   members: int = 1, devices: int = 1, epochs: int = 1,
+                   shard: str = "batch") -> MemoryEstimate:
     """:func:`estimate` from the resolver's pieces (used before ``Resolved`` exists)."""
     itemsize = 8 if dtype == "float64" else 4
     batch = batch_size or max([_batch_of(ph) for ph in phases.values()] or [1])
-    per_device_batch = -(-batch // devices)
+    per_device_batch = -(-batch // devices) if shard == "batch" else batch
+    if shard == "members":
+        members = -(-members // devices)
     items: dict[str, int] = {}
     state = 0
     for name, rc in components.items():
@@ -85,6 +91,8 @@ def estimate_parts(components, phases, dtype: str, *, batch_size: int | None = N
             n = math.prod(int(d) for d in rc.shapes[cname])
             b = n * (4 if c.integer else itemsize) * (per_device_batch if c.batched else 1)
             b *= members
+            if shard == "neurons" and _splits_units(c, rc.shapes[cname], devices):
+                b = -(-b // devices)
             state += b
             items[f"{name}.{cname}"] = b
         if rc.kind.plastic:
@@ -101,6 +109,16 @@ def estimate_parts(components, phases, dtype: str, *, batch_size: int | None = N
             items[f"data of phase {pname} (host and device)"] = 2 * data
     ordered = sorted(((k, int(v)) for k, v in items.items() if v), key=lambda kv: -kv[1])
     return MemoryEstimate(tuple(ordered), devices, members)
+
+
+def _splits_units(c, shape, devices: int) -> bool:
+    """Whether neuron sharding splits this compartment (as ``ngcspec.sharding.unit_axis``:
+    per-unit state, weight matrices and per-unit vectors whose unit count the devices
+    divide; connection lists and images stay whole)."""
+    shape = tuple(int(d) for d in shape)
+    if c.batched:
+        return len(shape) == 1 and shape[0] % devices == 0
+    return "slots" not in c.shape and len(shape) in (1, 2) and shape[-1] % devices == 0
 
 
 def _batch_of(ph) -> int:
@@ -175,6 +193,36 @@ def check_fits(est: MemoryEstimate, what: str = "this run", available: int | Non
 
 # --------------------------------------------------------------------------------------------
 # what the machine has
+
+
+def device_available_bytes(devices) -> tuple[int | None, str]:
+    """Memory each of ``devices`` may still allocate, and what limits it: an accelerator's
+    own memory (``memory_stats()['bytes_limit']`` less what is in use), or, for host (CPU)
+    devices, the host's memory shared among those of this process."""
+    free = []
+    me = _process_index(devices)
+    local = [d for d in devices if getattr(d, "process_index", 0) == me]
+    for d in local:     # another process's devices cannot be asked (they match ours)
+        stats = d.memory_stats() if hasattr(d, "memory_stats") else None
+        if stats and "bytes_limit" in stats:
+            free.append((stats["bytes_limit"] - stats.get("bytes_in_use", 0),
+                         f"the memory of {d.device_kind} {d.id}"))
+    if free:
+        return min(free)
+    host, why = available_bytes()
+    n = max(len(local), 1)
+    if host is None or n == 1:
+        return host, why
+    return host // n, f"{why}, shared by {n} host devices"
+
+
+def _process_index(devices) -> int:
+    try:
+        import jax
+
+        return jax.process_index()
+    except Exception:      # JAX not started: every device is this process's
+        return getattr(devices[0], "process_index", 0)
 
 
 def available_bytes() -> tuple[int | None, str]:

@@ -373,6 +373,11 @@ class RunSpec(Model):
     record: dict[Ref, RecordMode] = Field(default_factory=dict,
                                           description="compartments to save and how often")
     check_finite: bool = Field(True, description="report the first NaN/Inf in the state (component, compartment, step)")
+    shard: Literal["batch", "members", "neurons"] | None = Field(
+        None, description="how several devices (ngc run --devices) split the work: batch "
+        "(data parallel), members (a sweep's members), neurons (the unit axis of state and "
+        "weights); default: members for sweeps, batch when every phase's batch splits evenly, "
+        "else neurons")
 
     @model_validator(mode="before")
     @classmethod

@@ -101,7 +101,8 @@ def sweep_members(resolved) -> list[Member]:
 
 
 def run_study(resolved, epochs: int | None = None, members_per_call: int | None = None,
-              listener: SweepListener | None = None, keep_records: bool = False) -> SweepResult:
+              listener: SweepListener | None = None, keep_records: bool = False,
+              placement=None) -> SweepResult:
     """Run ``resolved``'s sweep: every member (:func:`run_sweep`), or an adaptive search
     batch by batch when it combines with ``optuna``."""
     from ngcspec.spec import OptunaCombine
@@ -110,17 +111,22 @@ def run_study(resolved, epochs: int | None = None, members_per_call: int | None 
     if sweep is not None and isinstance(sweep.combine, OptunaCombine):
         from ngcspec.search import run_optuna
 
+        if placement is not None:
+            raise RunError("an optuna search runs on one device; leave --devices out")
         return run_optuna(resolved, epochs=epochs, members_per_call=members_per_call,
                           listener=listener, keep_records=keep_records)
     return run_sweep(resolved, epochs=epochs, members_per_call=members_per_call,
-                     listener=listener, keep_records=keep_records)
+                     listener=listener, keep_records=keep_records, placement=placement)
 
 
 def run_sweep(resolved, epochs: int | None = None, members_per_call: int | None = None,
               listener: SweepListener | None = None, keep_records: bool = False,
-              members: list[Member] | None = None, study: "Study | None" = None) -> SweepResult:
+              members: list[Member] | None = None, study: "Study | None" = None,
+              placement=None) -> SweepResult:
     """Run every member of ``resolved``'s sweep (or ``members``, numbered 0, 1, ...) on
-    the groups of ``study`` (a new one by default); see the module docstring."""
+    the groups of ``study`` (a new one by default); see the module docstring. With a
+    ``placement`` (``ngcspec.sharding``) each call runs on its devices (members split
+    over them by default)."""
     from ngcspec.spec import SweepSpec
 
     t0 = time.perf_counter()
@@ -132,7 +138,7 @@ def run_sweep(resolved, epochs: int | None = None, members_per_call: int | None 
     members = sweep_members(resolved) if members is None else members
     if any(m.index != i for i, m in enumerate(members)):
         raise ValueError("members must be numbered 0, 1, ... in order")
-    study = Study(resolved, params) if study is None else study
+    study = Study(resolved, params, placement) if study is None else study
     groups = study.plan(members, members_per_call)
     if listener is not None:
         listener.planned(groups, epochs, len(members), [p.name for p in params if not p.numeric])
@@ -166,9 +172,10 @@ class Study:
     """The groups of a study, each a circuit and its vmapped functions (kept between calls,
     so an adaptive search reuses compiled programs batch after batch)."""
 
-    def __init__(self, resolved, params: list[SweptParam]):
+    def __init__(self, resolved, params: list[SweptParam], placement=None):
         self.resolved = resolved
         self.params = params
+        self.placement = placement
         self.numeric = [p for p in params if p.numeric]
         self._programs: dict[tuple, "_GroupProgram"] = {}
 
@@ -196,13 +203,14 @@ class Study:
             structural = {p.name: first.values[p.name] for p in self.params if not p.numeric}
             info = GroupInfo(gi, structural, idx)
             prog = self.program(key, first)
-            _choose_chunks(info, prog.circuit.resolved, members_per_call)
+            _choose_chunks(info, prog.circuit.resolved, members_per_call, self.placement)
             groups.append(info)
         return groups
 
     def program(self, key: tuple, first: Member) -> "_GroupProgram":
         if key not in self._programs:
-            self._programs[key] = _GroupProgram(self._group_circuit(first), self.numeric)
+            self._programs[key] = _GroupProgram(self._group_circuit(first), self.numeric,
+                                                self.placement)
         return self._programs[key]
 
     def _group_circuit(self, member: Member):
@@ -253,25 +261,35 @@ def _reresolve(resolved, structural: dict[str, Any]):
 # memory and chunks
 
 
-def _choose_chunks(info: GroupInfo, resolved, members_per_call: int | None) -> None:
+def _choose_chunks(info: GroupInfo, resolved, members_per_call: int | None,
+                   placement=None) -> None:
     """The largest chunk that fits in the memory this process may still use (estimated by
-    ``ngcspec.memory.estimate`` before compiling), or the size asked for; then chunks as
-    even as possible (least padding)."""
-    from ngcspec.memory import available_bytes, estimate
+    ``ngcspec.memory.estimate`` before compiling; per device with a placement), or the size
+    asked for; then chunks as even as possible (least padding). Split over members, a
+    chunk is a multiple of the device count (padded), so every device gets whole members."""
+    from ngcspec.memory import available_bytes, device_available_bytes, estimate
+
+    devices = placement.size if placement is not None else 1
+    mode = placement.mode if placement is not None else "batch"
+
+    def need(k):
+        return estimate(resolved, members=k, devices=devices, shard=mode).total_bytes
 
     n = len(info.members)
     if members_per_call is not None:
         size, info.chosen_by = min(members_per_call, n), "members_per_call"
     else:
-        budget, _ = available_bytes()
+        budget, _ = available_bytes() if placement is None else \
+            device_available_bytes(placement.devices)
         size = n
-        while budget is not None and size > 1 and \
-                estimate(resolved, members=size).total_bytes > budget:
+        while budget is not None and size > 1 and need(size) > budget:
             size = -(-size // 2)
         info.chosen_by = "all fit" if size == n else "memory"
     info.chunks = -(-n // size)
     info.chunk_size = -(-n // info.chunks)
-    info.memory_bytes = estimate(resolved, members=info.chunk_size).total_bytes
+    if mode == "members":
+        info.chunk_size = devices * -(-info.chunk_size // devices)
+    info.memory_bytes = need(info.chunk_size)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,9 +299,10 @@ def _choose_chunks(info: GroupInfo, resolved, members_per_call: int | None) -> N
 class _GroupProgram:
     """A group's circuit and its functions vmapped over a member axis."""
 
-    def __init__(self, circuit, numeric: list[SweptParam]):
+    def __init__(self, circuit, numeric: list[SweptParam], placement=None):
         from ngcspec.lazy import jax
 
+        self.placement = placement
         self.circuit = circuit
         self.program = circuit.program
         self.numeric = numeric
@@ -332,12 +351,25 @@ class _GroupProgram:
         return self._fn(("resize", batch_size), lambda: jax.jit(jax.vmap(
             lambda s: resize(self.program, s, batch_size))))
 
-    def epoch_fn(self, phase: str, check: str):
+    def epoch_fn(self, phase: str, check: str, state=None):
         from ngcspec.lazy import jax
 
         pp = self.program.phase(phase)
-        return self._fn(("epoch", phase, check), lambda: jax.jit(jax.vmap(
-            partial(pp.epoch, check=check), in_axes=(self.axes, 0, None, 0, None))))
+        vmapped = jax.vmap(partial(pp.epoch, check=check), in_axes=(self.axes, 0, None, 0, None))
+        if self.placement is not None:      # the state stays where it was placed
+            sh = self.placement.state_shardings(self.program, state, lead=1)
+            return self.placement.jit(("sweep", id(self), phase, check), vmapped, sh)
+        return self._fn(("epoch", phase, check), lambda: jax.jit(vmapped))
+
+    def place(self, params, seeds, state):
+        """Parameters, seeds and state on the placement's devices (members split)."""
+        pl = self.placement
+        if pl is None:
+            return params, seeds, state
+        split = pl.mode == "members" and seeds.shape[0] % pl.size == 0
+        return (pl.put(params, pl.member_shardings(params, self.axes)),
+                pl.put(seeds, pl.sharding("devices") if split else pl.replicated),
+                pl.place_state(self.program, state, lead=1))
 
     def run(self, members: list[Member], epochs: int, keep_records: bool, listener, where):
         from ngcspec.compiler import precision
@@ -355,6 +387,7 @@ class _GroupProgram:
         first = r.phases[next(iter(r.phases))]
         state = self.init(params, members, first.data.batch_size if first.data else
                           first.batch_size)
+        params, seeds, state = self.place(params, seeds, state)
         k = len(members)
         metrics = [{p: [] for p in r.phases} for _ in range(k)]
         finite = [True] * k
@@ -368,8 +401,12 @@ class _GroupProgram:
                 n, bsz, nb = pp.layout()
                 if _batch_size(self.program, state) not in (None, bsz):
                     state = self.resize_fn(bsz)(state)
-                state, outs = self.epoch_fn(pname, check)(params, state, pp.device_data(),
-                                                          seeds, epoch)
+                data = pp.device_data()
+                if self.placement is not None:
+                    state = self.placement.place_state(self.program, state, lead=1)
+                    data = self.placement.data(pp)
+                state, outs = self.epoch_fn(pname, check, state)(params, state, data,
+                                                                 seeds, epoch)
                 outs = jax.device_get(outs)
                 for j in range(k):
                     o = jax.tree_util.tree_map(lambda x: x[j], outs)
@@ -440,13 +477,23 @@ def _set(tree, path, value) -> None:
 def sweep_circuit(circuit, params: dict[str, Any] | None = None, seeds=None, combine=None,
                   report: dict | str | None = None, epochs: int | None = None,
                   members_per_call: int | None = None, keep_records: bool = False,
-                  listener: SweepListener | None = None) -> SweepResult:
+                  listener: SweepListener | None = None, devices=None,
+                  shard: str | None = None) -> SweepResult:
     """``circuit.sweep(params={"W1.eta": [0.001, 0.01]}, seeds=range(4))``: the circuit's own
-    ``sweep:`` section with these entries replaced, checked like the file, then run."""
+    ``sweep:`` section with these entries replaced, checked like the file, then run
+    (on ``devices``, a count or ``"all"``, members split over them unless ``shard`` or the
+    file says otherwise; or on the devices of a :meth:`Circuit.sharded` circuit)."""
+    from ngcspec.sharding import placement_for
+
     resolved = with_sweep(circuit.resolved, params=params, seeds=seeds, combine=combine,
                           report=report)
+    placement = None
+    if devices is not None or shard is not None or circuit.placement is not None:
+        placement = placement_for(resolved, devices or (
+            list(circuit.placement.devices) if circuit.placement is not None else "all"),
+            shard, sweep=True)
     return run_sweep(resolved, epochs=epochs, members_per_call=members_per_call,
-                     listener=listener, keep_records=keep_records)
+                     listener=listener, keep_records=keep_records, placement=placement)
 
 
 def with_sweep(resolved, *, params=None, seeds=None, combine=None, report=None):
