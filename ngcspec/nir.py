@@ -11,6 +11,8 @@ forward Euler at the file's ``dt``, so an imported graph runs NIR's equations
     I        dv/dt = r I
     CubaLIF  tau_syn dI/dt = -I + w_in S, then the LIF equation on I (CubaLI: the LI one)
     Affine   W x + b, Linear W x, Scale s * x, Conv2d, SumPool2d / AvgPool2d
+    Threshold  z = 1 where x - theta > 0, else 0 (no membrane)
+    Flatten  a (C, H, W) image to C*H*W values, C-major
 
 as these kinds: LIF -> LIFCell (tau_m = tau, resist_m = r, v_rest = v_leak, thr =
 v_threshold, no refractory period, no adaptation), IF -> IFCell (tau_m 1, resist_m r, no
@@ -18,7 +20,9 @@ lower clamp), LI / I -> RateCell, CubaLIF / CubaLI -> a RateCell ``<name>_syn`` 
 current) wired into the cell, Affine / Linear -> StaticSynapse (NIR's weight is (out, in),
 ngcspec's (in, out)), Conv2d and the pools -> StaticConvSynapse (OIHW -> HWIO; a pool is a
 convolution with a per-channel kernel of ones, or of 1/k for the average), Scale -> the scale
-of the wires it sits on, Input -> a stateless RateCell whose ``j`` the user clamps, Output ->
+of the wires it sits on, Threshold -> ThresholdCell, Flatten -> Flatten with order ``chw``
+(so the dense weights after it stay NIR's; an ``hwc`` Flatten has no NIR node and stays in
+the graph's metadata), Input -> a stateless RateCell whose ``j`` the user clamps, Output ->
 a ``per_step`` record. Image layouts differ: NIR is (C, H, W), ngcspec (H, W, C). Edges that
 close a loop become ``~>`` wires (read the previous step); the others ``->``.
 
@@ -63,6 +67,7 @@ DENSE_KINDS = ("DenseSynapse", "StaticSynapse", "HebbianSynapse", "TraceSTDPSyna
 CONV_KINDS = ("ConvSynapse", "StaticConvSynapse", "HebbianConvSynapse", "TraceSTDPConvSynapse")
 #: (main input, main output) compartment of each kind that NIR can hold.
 PORTS = {"LIFCell": ("j", "s"), "IFCell": ("j", "s"), "RateCell": ("j", "zF"),
+         "ThresholdCell": ("j", "s"), "Flatten": ("inputs", "outputs"),
          **{k: ("inputs", "outputs") for k in DENSE_KINDS + CONV_KINDS}}
 
 
@@ -242,8 +247,20 @@ def _export_conv(nir, rc, s) -> _Exported | None:
     return _Exported(node, lost)
 
 
+def _export_flatten(nir, rc) -> _Exported | None:
+    h, w, c = rc.params.shape
+    if rc.params.order != "chw" and c != 1 and h * w != 1:
+        return None    # NIR flattens C-major only; hwc is another order unless C or H*W is 1
+    return _Exported(nir.Flatten(input_type={"input": np.array([c, h, w])}, start_dim=0,
+                                 end_dim=-1))
+
+
 def _export_component(nir, rc, s, wired: set) -> _Exported | None:
     kind = rc.kind.kind
+    if kind == "ThresholdCell":
+        return _Exported(nir.Threshold(threshold=_full(rc.shapes["s"], rc.params.thr)))
+    if kind == "Flatten":
+        return _export_flatten(nir, rc)
     if kind == "LIFCell":
         return _export_lif(nir, rc, s)
     if kind == "IFCell":

@@ -299,18 +299,54 @@ def _node_entries(nir, name: str, node, graph, source: str, nir_name: str | None
         return _Node([(name, _conv(rd, node))], f"{name}.inputs", f"{name}.outputs")
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         return _Node([(name, _pool(rd, node, graph))], f"{name}.inputs", f"{name}.outputs")
+    if isinstance(node, nir.Threshold):
+        entry = {"kind": "ThresholdCell", **rd.unit("threshold"), "thr": rd.one("threshold")}
+        return _Node([(name, entry)], f"{name}.j", f"{name}.s")
+    if isinstance(node, nir.Flatten):
+        return _flatten(rd, name, node, graph)
     if isinstance(node, nir.Input):
         shape = np.asarray(node.input_type["input"]).astype(int)
         entry = {"kind": "RateCell", **_unit(rd, shape), "tau_m": 0.0}
         return _Node([(name, entry)], None, f"{name}.zF")
-    hints = {"Flatten": "ngcspec wires join compartments of one shape; flatten by giving the "
-                        "cells before it no image shape",
-             "Threshold": "use a LIF node (a threshold with a membrane) instead",
-             "Delay": "ngcspec delays a wire by one step with '~>'",
+    hints = {"Delay": "ngcspec delays a wire by one step with '~>'",
              "NIRGraph": "flatten the subgraph into the parent graph"}
     raise rd.fail("has no ngcspec equivalent", hints.get(rd.type, "ngcspec imports LIF, IF, LI, "
                   "I, CubaLIF, CubaLI, Affine, Linear, Scale, Conv2d, SumPool2d, AvgPool2d, "
-                  "Input and Output nodes"))
+                  "Threshold, Flatten, Input and Output nodes"))
+
+
+def _flatten(rd: _Reader, name: str, node, graph) -> _Node:
+    """A (C, H, W) image flattened whole becomes a Flatten in NIR's C-major order; a flat
+    input passes through unchanged (a stateless RateCell)."""
+    given = node.input_type.get("input")
+    shape = (tuple(int(d) for d in np.atleast_1d(given)) if given is not None
+             else _input_shape(rd, graph))
+    nd = len(shape)
+    start, end = int(node.start_dim), int(node.end_dim)
+    first, last = start + nd if start < 0 else start, end + nd if end < 0 else end
+    if not 0 <= first <= last < nd:
+        raise rd.fail(f"start_dim {start} / end_dim {end} do not fit its input shape {shape}")
+    out = shape[:first] + (int(np.prod(shape[first:last + 1])),) + shape[last + 1:]
+    if nd == 1:
+        entry = {"kind": "RateCell", "n_units": shape[0], "tau_m": 0.0}
+        return _Node([(name, entry)], f"{name}.j", f"{name}.zF")
+    if nd != 3 or len(out) != 1:
+        raise rd.fail(f"flattens {shape} to {out}; ngcspec flattens a whole (C, H, W) image to "
+                      "one vector", "flatten every dimension (start_dim 0, end_dim -1)")
+    c, h, w = shape
+    entry = {"kind": "Flatten", "shape": [h, w, c], "order": "chw"}
+    return _Node([(name, entry)], f"{name}.inputs", f"{name}.outputs")
+
+
+def _input_shape(rd: _Reader, graph) -> tuple[int, ...]:
+    """The one output shape of the nodes that feed node ``rd.name``."""
+    preds = [a for a, b in graph.edges if b == rd.name]
+    shapes = {tuple(np.asarray(graph.nodes[a].output_type.get("output")).astype(int).tolist())
+              for a in preds if graph.nodes[a].output_type.get("output") is not None}
+    if len(shapes) != 1:
+        raise rd.fail("its input shape cannot be told from the nodes before it",
+                      "give the node its input_type")
+    return next(iter(shapes))
 
 
 def _unit(rd: _Reader, shape) -> dict:
@@ -370,12 +406,10 @@ def _conv(rd: _Reader, node) -> dict:
 
 def _pool(rd: _Reader, node, graph) -> dict:
     """A pool as a convolution whose kernel joins each channel only to itself."""
-    preds = [a for a, b in graph.edges if b == rd.name]
-    shapes = {tuple(np.asarray(graph.nodes[a].output_type.get("output")).astype(int).tolist())
-              for a in preds if graph.nodes[a].output_type.get("output") is not None}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 3:
-        raise rd.fail("its input image shape (C, H, W) cannot be told from the nodes before it")
-    c, h, w = next(iter(shapes))
+    shape = _input_shape(rd, graph)
+    if len(shape) != 3:
+        raise rd.fail(f"its input shape {shape} is not an image (C, H, W)")
+    c, h, w = shape
     k, stride = _pair(rd, node.kernel_size, "kernel_size"), _pair(rd, node.stride, "stride")
     kernel = np.zeros((k[0], k[1], c, c), np.float32)
     value = 1.0 / (k[0] * k[1]) if type(node).__name__ == "AvgPool2d" else 1.0

@@ -274,7 +274,7 @@ def test_scale_nodes_become_wire_scales_or_rows():
 
 
 @pytest.mark.parametrize("node, expected", [
-    (nir.Flatten(input_type={"input": np.array([2, 2, 1])}), "Flatten node 'bad': has no ngcspec equivalent"),
+    (nir.Delay(delay=np.ones(4)), "Delay node 'bad': has no ngcspec equivalent"),
     (nir.LIF(tau=np.array([1.0, 2.0, 1.0, 1.0]), r=np.ones(4), v_leak=np.zeros(4),
              v_threshold=np.ones(4)), "'tau' differs across its 4 neurons"),
     (nir.IF(r=-np.ones(4), v_threshold=np.ones(4)), "'r' is -1"),
@@ -317,11 +317,11 @@ def test_cli_export_then_import(tmp_path, capsys):
 def test_cli_import_errors_are_located_without_traceback(tmp_path, capsys):
     graph = nir.NIRGraph(
         nodes={"i": nir.Input(input_type={"input": np.array([4])}),
-               "th": nir.Threshold(threshold=np.ones(4))},
-        edges=[("i", "th")])
+               "late": nir.Delay(delay=np.ones(4))},
+        edges=[("i", "late")])
     exchange.write(graph, tmp_path / "t.nir")
     code, text = _ngc("import", tmp_path / "t.nir", "--to", tmp_path / "t.yaml", capsys=capsys)
-    assert code == 1 and "Threshold node 'th'" in text and "Traceback" not in text
+    assert code == 1 and "Delay node 'late'" in text and "'~>'" in text and "Traceback" not in text
     assert not (tmp_path / "t.yaml").exists()
     (tmp_path / "junk.nir").write_text("not hdf5")
     code, text = _ngc("import", tmp_path / "junk.nir", "--to", tmp_path / "j.yaml", capsys=capsys)

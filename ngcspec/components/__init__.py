@@ -4,3 +4,4 @@ from ngcspec.components import graded, synapses  # noqa: F401
 from ngcspec.components import dynamic_synapses, patched  # noqa: F401
 from ngcspec.components import spiking, stdp  # noqa: F401
 from ngcspec.components import convolution, events  # noqa: F401
+from ngcspec.components import shaping  # noqa: F401
