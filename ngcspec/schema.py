@@ -21,8 +21,7 @@ from typing import Annotated, Union
 from pydantic import Field, create_model
 
 from ngcspec.registry import kinds
-from ngcspec.resolve import entry_model
-from ngcspec.spec import CircuitSpec, Name
+from ngcspec.spec import CircuitSpec, Name, entry_model
 
 #: text the models read as a number (pydantic's float and int parsing of text): digits with
 #: single underscores between them, optional fraction and exponent, inf/infinity/nan in any case

@@ -10,10 +10,11 @@ parameter model of their kind, taken from the registry.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag,
-                      field_validator, model_validator)
+                      create_model, field_validator, model_validator)
 
 from ngcspec.components.initializers import WeightInit
 from ngcspec.errors import suggest
@@ -430,6 +431,18 @@ class ComponentCommon(Model):
 
 
 COMMON_FIELDS = set(ComponentCommon.model_fields)
+
+
+@lru_cache(maxsize=None)
+def entry_model(kind):
+    """The model of one component entry of ``kind`` (a registered component class): the
+    kind's parameters plus the common fields. Validation and the JSON Schema both use it."""
+    clash = COMMON_FIELDS & set(kind.Params.model_fields)
+    if clash:
+        raise TypeError(f"{kind.kind} uses reserved parameter names {sorted(clash)}")
+    fields = {n: (f.annotation, f) for n, f in ComponentCommon.model_fields.items() if n != "kind"}
+    return create_model(f"{kind.kind}Entry", __base__=kind.Params,
+                        kind=(Literal[kind.kind], ...), **fields)
 
 
 # ---------------------------------------------------------------------------------------------
