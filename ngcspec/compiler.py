@@ -272,14 +272,19 @@ class KindContractError(NgcspecError):
 
 
 def checked_writes(kind, method: str, upd: dict, state: dict) -> dict:
-    """``upd`` if every key is a declared compartment of ``kind`` with the shape and dtype
-    it has in ``state``; raised at trace time otherwise (a misspelt key would otherwise
-    become a new compartment silently)."""
+    """``upd`` if every key is a declared compartment of ``kind``, not one of its inputs
+    (save a ``consumed`` one), with the shape and dtype it has in ``state``; raised at trace
+    time otherwise (a misspelt key would otherwise become a new compartment silently)."""
     for c, v in upd.items():
         if c not in kind.compartments:
             raise KindContractError(
                 f"{kind.kind}.{method} wrote '{c}', which is not a compartment of {kind.kind} "
                 f"(declared: {', '.join(kind.compartments)})")
+        if kind.compartments[c].role == "input" and not kind.compartments[c].consumed:
+            raise KindContractError(
+                f"{kind.kind}.{method} wrote its input '{c}'; steps never write their inputs "
+                f"(write an output or state compartment instead, or declare the input "
+                f"In(..., consumed=True) if the step resets a one-step gate)")
         old = state.get(c)
         if old is not None and (tuple(v.shape) != tuple(old.shape) or v.dtype != old.dtype):
             raise KindContractError(

@@ -13,6 +13,10 @@ traced arrays (so a new ``eta`` or ``tau_m`` does not recompile) and everything 
 plain Python value that fixes the structure of the program. ``s`` maps compartment names to
 arrays; input compartments hold the values of their wires, read at the component's turn.
 
+A step returns only declared compartments, never one of its inputs (save an input declared
+``consumed``), each with the shape and dtype the state holds; the compiler checks this when it
+traces the step (``compiler.checked_writes``) and names kind, method and compartment.
+
 Registering the class (``@register``) is all it takes for a kind to appear in validation,
 the JSON Schema, ``ngc components`` and the compiler.
 """
@@ -55,6 +59,9 @@ class Compartment:
     reset: float | str | None = 0.0
     integer: bool = False
     evolve_only: bool = False   # an input only plasticity reads: its wires do not order the step
+    # Steps never write their inputs, except one declared ``consumed``: a one-step gate the
+    # step that reads it sets back to its reset value (an error cell's mask).
+    consumed: bool = False
 
     @property
     def persistent(self) -> bool:
@@ -62,8 +69,9 @@ class Compartment:
 
 
 def In(shape: str, doc: str, reset: float | str = 0.0, batched: bool = True,
-       evolve_only: bool = False) -> Compartment:
-    return Compartment("input", shape, doc, batched=batched, reset=reset, evolve_only=evolve_only)
+       evolve_only: bool = False, consumed: bool = False) -> Compartment:
+    return Compartment("input", shape, doc, batched=batched, reset=reset, evolve_only=evolve_only,
+                       consumed=consumed)
 
 
 def State(shape: str, doc: str, reset: float | str | None = 0.0, batched: bool = True,
@@ -105,7 +113,6 @@ class Component:
     compartments: ClassVar[dict[str, Compartment]] = {}
     plastic: ClassVar[bool] = False      # has an evolve step
     stochastic: ClassVar[bool] = False   # advance draws random numbers (receives ctx.key)
-    # Extra compartments a tie may target / a file may initialise are the declared ones.
 
     @classmethod
     def structure(cls, p) -> tuple:
@@ -196,7 +203,7 @@ def _load_library() -> None:
 # Shape expressions: "n_units", "shape[0], shape[1]", "n_units * 2", "" (scalar)
 
 _ALLOWED = (ast.Expression, ast.Tuple, ast.Name, ast.Load, ast.Subscript, ast.Constant,
-            ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Index if hasattr(ast, "Index") else ast.Constant)
+            ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
 
 
 def eval_shape(expr: str, p: Any) -> tuple[int, ...]:

@@ -52,7 +52,7 @@ def _pair_json_schema(first: str, second: str):
     return classmethod(schema)
 
 
-class Prior(ComponentParams):
+class ActivityPrior(ComponentParams):
     """Centred prior over z, as a [name, leak] pair; its score -leak * psi(z) enters dz/dt."""
 
     name: Literal["gaussian", "laplacian", "cauchy", "exp"] = Field(
@@ -143,7 +143,7 @@ class RateCell(Population):
         n_units: PositiveInt = Field(..., description="number of units")
         tau_m: float = Field(..., description="membrane/state time constant (ms); <= 0 makes "
                                               "the cell stateless")
-        prior: Prior = Field(Prior(), description="[name, leak]: centred prior over z and its "
+        prior: ActivityPrior = Field(ActivityPrior(), description="[name, leak]: centred prior over z and its "
                                                   "weight gamma")
         act_fx: ActFx = Field("identity", description="activation f giving zF = f(z)")
         output_scale: float = Field(1.0, description="factor applied to f(z)")
@@ -209,8 +209,10 @@ def _gate(s):
 def _gate_compartments() -> dict:
     return {
         "modulator": In("n_units", "multiplies the emitted derivatives", reset=1.0),
+        # consumed: the step that reads the mask sets it back to 1 (the one input a step
+        # writes), so a gate set by a clamp or a wire lasts exactly one step
         "mask": In("n_units", "gates the emitted derivatives for one step, then reads 1",
-                   reset=1.0),
+                   reset=1.0, consumed=True),
     }
 
 
@@ -250,10 +252,6 @@ class GaussianErrorCell(Population):
         "L": Out("", "log-likelihood up to constants, summed over batch and units",
                  batched=False),
     }
-
-    @classmethod
-    def check(cls, p) -> list[tuple[str, str]]:
-        return super().check(p)
 
     @classmethod
     def advance(cls, p, s, ctx) -> dict:

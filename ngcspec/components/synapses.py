@@ -152,7 +152,7 @@ PriorName = Literal["l1", "lasso", "laplacian", "l2", "ridge", "gaussian", "l1l2
                     "constant", "none"]
 
 
-class Prior(BaseModel):
+class WeightPrior(BaseModel):
     """A weight prior; its gradient R is added to the Hebbian product before sign_value.
 
     Written ``[l1, 0.01]``, ``[elastic_net, 0.01, 0.5]``, ``[elastic_net, [0.01, 0.5]]`` or
@@ -214,8 +214,8 @@ class HebbianParams(DenseParams):
     is_nonnegative: bool = Field(
         False, description="clip W to [0, w_bound] instead of [-w_bound, w_bound] "
                            "(no effect when w_bound = 0)")
-    prior: Prior = Field(
-        default_factory=Prior,
+    prior: WeightPrior = Field(
+        default_factory=WeightPrior,
         description="weight prior, e.g. [l1, 0.01] or {name: elastic_net, lmbda: 0.01, "
                     "l1_ratio: 0.5}; null for none")
     w_decay: Annotated[float, Static] = Field(
@@ -232,10 +232,10 @@ class HebbianParams(DenseParams):
     def _w_decay_is_l2(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not data.get("w_decay"):
             return data
-        l2 = Prior(name="l2", lmbda=data["w_decay"])
+        l2 = WeightPrior(name="l2", lmbda=data["w_decay"])
         prior = data.get("prior")
         if prior is not None:
-            given = Prior.model_validate(prior)
+            given = WeightPrior.model_validate(prior)
             # Re-validating an already resolved model sees its own l2 prior again: fine.
             if given.family != "none" and (given.family, given.lmbda) != ("l2", l2.lmbda):
                 raise ValueError("give either prior or the deprecated w_decay, not both")
