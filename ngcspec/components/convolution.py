@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, PositiveInt, field_validator
 
-from ngcspec.components import initializers
+from ngcspec.components import initializers, optimizers
 from ngcspec.components.initializers import UniformInit, WeightInit
 from ngcspec.components.synapses import _schema_lists_alias, optimizer_step
 from ngcspec.lazy import jax, jnp, lax, random
@@ -135,7 +135,8 @@ class HebbianConvParams(ConvParams):
         1.0, description="multiplies the Hebbian terms before the optimizer subtracts them; "
                          "-1 turns them into ascent on sum(post * op(pre, K)), i.e. descent "
                          "on a predictive-coding energy")
-    optim_type: Literal["sgd", "adam"] = Field("sgd", description="optimizer: sgd or adam")
+    optim_type: optimizers.Name = Field(
+        "sgd", description=f"optimizer: {' or '.join(optimizers.NAMES)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,15 +321,7 @@ _HEBBIAN_COMPARTMENTS = {
                       "(with the kernel before the update), (B, H, W, C_in)"),
     "dWeights": State(KERNEL, "last kernel update dK (before eta)", batched=False),
     "dBiases": State(CHANNELS, "last bias update dB (before eta)", batched=False),
-    "opt_count": State("", "optimizer steps taken", reset=None, batched=False, integer=True),
-    "opt_mW": State(KERNEL, "adam first moment of K (unused by sgd)", reset=None,
-                    batched=False),
-    "opt_vW": State(KERNEL, "adam second moment of K (unused by sgd)", reset=None,
-                    batched=False),
-    "opt_mb": State(CHANNELS, "adam first moment of b (unused by sgd)", reset=None,
-                    batched=False),
-    "opt_vb": State(CHANNELS, "adam second moment of b (unused by sgd)", reset=None,
-                    batched=False),
+    **optimizers.compartments({"W": (KERNEL, "K"), "b": (CHANNELS, "b")}),
 }
 
 
@@ -340,11 +333,8 @@ class _HebbianConvBase(_ConvBase):
     @classmethod
     def init(cls, p, key, dtype) -> dict:
         out = super().init(p, key, dtype)
-        k_shape, b_shape = out["weights"].shape, out["biases"].shape
-        out.update(opt_count=jnp.zeros((), "int32"),
-                   opt_mW=jnp.zeros(k_shape, dtype), opt_vW=jnp.zeros(k_shape, dtype),
-                   opt_mb=jnp.zeros(b_shape, dtype), opt_vb=jnp.zeros(b_shape, dtype))
-        return out
+        shapes = {"W": out["weights"].shape, "b": out["biases"].shape}
+        return {**out, **optimizers.initial_state(shapes, dtype)}
 
     @classmethod
     def evolve(cls, p, s, ctx) -> dict:

@@ -417,60 +417,39 @@ class HebbianPatchedSynapse(_PatchedBase):
         "dWeights": State(_BLOCK, "last weight update dW (before eta), as blocks",
                           batched=False),
         "dBiases": State("shape[1]", "last bias update dB (before eta)", batched=False),
-        "opt_count": State("", "optimizer steps taken", reset=None, batched=False,
-                           integer=True),
-        "opt_mW": State(_BLOCK, "adam first moment of the blocks (unused by sgd)",
-                        reset=None, batched=False),
-        "opt_vW": State(_BLOCK, "adam second moment of the blocks (unused by sgd)",
-                        reset=None, batched=False),
-        "opt_mb": State("shape[1]", "adam first moment of b (unused by sgd)",
-                        reset=None, batched=False),
-        "opt_vb": State("shape[1]", "adam second moment of b (unused by sgd)",
-                        reset=None, batched=False),
+        **optimizers.compartments({"W": (_BLOCK, "the blocks"), "b": ("shape[1]", "b")}),
     }
 
     @classmethod
     def init(cls, p, key, dtype) -> dict:
         out = super().init(p, key, dtype)
         g = Patches.of(p)
-        out.update(opt_count=jnp.zeros((), "int32"),
-                   opt_mW=jnp.zeros(g.blocks_shape, dtype), opt_vW=jnp.zeros(g.blocks_shape, dtype),
-                   opt_mb=jnp.zeros((g.n_out,), dtype), opt_vb=jnp.zeros((g.n_out,), dtype))
-        return out
+        return {**out, **optimizers.initial_state({"W": g.blocks_shape, "b": (g.n_out,)}, dtype)}
 
     @classmethod
     def evolve(cls, p, s, ctx) -> dict:
         g = Patches.of(p)
         mask = s["mask"]
-        blocks = {
-            "weights": s["weights"], "mask": mask,
-            "pre": g.windows(s["pre"], 0), "post": g.windows(s["post"], 1),
-            "opt_mW": s["opt_mW"], "opt_vW": s["opt_vW"],
-            # shared by every block (no bias learning inside HebbianSynapse.evolve here)
-            "opt_count": s["opt_count"], "biases": s["biases"],
-            "opt_mb": s["opt_mb"], "opt_vb": s["opt_vb"],
-        }
-        axes = {name: None for name in blocks}
-        axes.update(weights=0, mask=0, pre=1, post=1, opt_mW=0, opt_vW=0)
+        # the optimizer's per-block state is split with the blocks; the rest (the counter, the
+        # biases and their state) is shared by every block (no bias learning per block)
+        per_block = ["weights", "mask", *optimizers.per_parameter(p.optim_type, "W")]
+        blocks = {**{c: s[c] for c in s if c.startswith("opt_")}, "biases": s["biases"],
+                  "weights": s["weights"], "mask": mask,
+                  "pre": g.windows(s["pre"], 0), "post": g.windows(s["post"], 1)}
+        axes = {c: (0 if c in per_block else None) for c in blocks}
+        axes.update(pre=1, post=1)
         q = _BlockParams(p)
         new = jax.vmap(lambda b: HebbianSynapse.evolve(q, b, ctx), in_axes=(axes,))(blocks)
 
         post = s["post"] * p.post_wght
         d_b = jnp.sum(post, axis=0) * p.sign_value
-        out = {"weights": new["weights"], "dWeights": new["dWeights"] * mask,
-               "dBiases": d_b, "opt_count": s["opt_count"] + 1}
-        if p.optim_type == "adam":
-            out["opt_mW"], out["opt_vW"] = new["opt_mW"], new["opt_vW"]
+        out = {"weights": new["weights"], "dWeights": new["dWeights"] * mask, "dBiases": d_b,
+               "opt_count": new["opt_count"][0],  # every block counted the same step
+               **{c: new[c] for c in optimizers.per_parameter(p.optim_type, "W")}}
         if p.bias_init is not None:
-            opt = optimizers.get(p.optim_type)
-            if p.optim_type == "adam":
-                state = optimizers.AdamState(s["opt_count"], (s["opt_mb"],), (s["opt_vb"],))
-            else:
-                state = optimizers.SgdState(s["opt_count"])
-            (biases,), state = opt.update((s["biases"],), (d_b,), state, p.eta)
-            out["biases"] = biases
-            if p.optim_type == "adam":
-                out["opt_mb"], out["opt_vb"] = state.mu[0], state.nu[0]
+            biases, state = optimizers.apply(p.optim_type, s, {"b": s["biases"]}, {"b": d_b},
+                                             p.eta)
+            out.update(state, biases=biases["b"])
         return out
 
 

@@ -223,7 +223,8 @@ class HebbianParams(DenseParams):
     sign_value: float = Field(
         1.0, description="multiplies the update before the optimizer subtracts it; -1 turns "
                          "the subtracted Hebbian product into ascent (PC and regression usage)")
-    optim_type: Literal["sgd", "adam"] = Field("sgd", description="optimizer: sgd or adam")
+    optim_type: optimizers.Name = Field(
+        "sgd", description=f"optimizer: {' or '.join(optimizers.NAMES)}")
     pre_wght: float = Field(1.0, description="scale of the pre-synaptic factor")
     post_wght: float = Field(1.0, description="scale of the post-synaptic factor")
 
@@ -298,26 +299,14 @@ class HebbianSynapse(_DenseBase):
         "dWeights": State("shape[0], shape[1]", "last weight update dW (before eta)",
                           batched=False),
         "dBiases": State("shape[1]", "last bias update dB (before eta)", batched=False),
-        "opt_count": State("", "optimizer steps taken", reset=None, batched=False,
-                           integer=True),
-        "opt_mW": State("shape[0], shape[1]", "adam first moment of W (unused by sgd)",
-                        reset=None, batched=False),
-        "opt_vW": State("shape[0], shape[1]", "adam second moment of W (unused by sgd)",
-                        reset=None, batched=False),
-        "opt_mb": State("shape[1]", "adam first moment of b (unused by sgd)",
-                        reset=None, batched=False),
-        "opt_vb": State("shape[1]", "adam second moment of b (unused by sgd)",
-                        reset=None, batched=False),
+        **optimizers.compartments({"W": ("shape[0], shape[1]", "W"), "b": ("shape[1]", "b")}),
     }
 
     @classmethod
     def init(cls, p, key, dtype) -> dict:
         out = super().init(p, key, dtype)
         n_in, n_out = p.shape
-        out.update(opt_count=jnp.zeros((), "int32"),
-                   opt_mW=jnp.zeros((n_in, n_out), dtype), opt_vW=jnp.zeros((n_in, n_out), dtype),
-                   opt_mb=jnp.zeros((n_out,), dtype), opt_vb=jnp.zeros((n_out,), dtype))
-        return out
+        return {**out, **optimizers.initial_state({"W": (n_in, n_out), "b": (n_out,)}, dtype)}
 
     @classmethod
     def evolve(cls, p, s, ctx) -> dict:
@@ -353,26 +342,15 @@ def optimizer_step(p, s, w, d_w, d_b) -> dict:
     changes: weights, biases, dWeights, dBiases and the optimizer state. Shared by every
     Hebbian-style synapse (dense, patched, convolutional)."""
     learn_bias = p.bias_init is not None
-    opt = optimizers.get(p.optim_type)
-    params, grads = (w, s["biases"]), (d_w, d_b)
-    moments = ((s["opt_mW"], s["opt_mb"]), (s["opt_vW"], s["opt_vb"]))
-    if not learn_bias:
-        params, grads = params[:1], grads[:1]
-        moments = (moments[0][:1], moments[1][:1])
-    if p.optim_type == "adam":
-        state = optimizers.AdamState(s["opt_count"], moments[0], moments[1])
-    else:
-        state = optimizers.SgdState(s["opt_count"])
-    params, state = opt.update(params, grads, state, p.eta)
+    params, grads = {"W": w}, {"W": d_w}
+    if learn_bias:
+        params["b"], grads["b"] = s["biases"], d_b
+    new, state = optimizers.apply(p.optim_type, s, params, grads, p.eta)
 
     w_bound = p.w_bound
     lower = 0.0 if p.is_nonnegative else -w_bound
-    out = {"weights": jnp.where(w_bound > 0, jnp.clip(params[0], lower, w_bound), params[0]),
-           "dWeights": d_w, "dBiases": d_b, "opt_count": state.count}
+    out = {"weights": jnp.where(w_bound > 0, jnp.clip(new["W"], lower, w_bound), new["W"]),
+           "dWeights": d_w, "dBiases": d_b, **state}
     if learn_bias:
-        out["biases"] = params[1]
-    if p.optim_type == "adam":
-        out["opt_mW"], out["opt_vW"] = state.mu[0], state.nu[0]
-        if learn_bias:
-            out["opt_mb"], out["opt_vb"] = state.mu[1], state.nu[1]
+        out["biases"] = new["b"]
     return out
