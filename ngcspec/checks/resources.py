@@ -19,12 +19,14 @@ XLA_ELEMENTS = 2**31
 
 def check_resources(col: Collector, comps, phases, dtype: str) -> None:
     """Report compartments over XLA's element limit; if there are none, a state larger than
-    this machine's memory."""
-    if _over_element_limit(col, comps, phases):
+    this machine's memory. Both at the largest batch of any phase."""
+    batch = max([ph.data.batch_size if ph.data else ph.batch_size for ph in phases.values()] or [1])
+    if _over_element_limit(col, comps, batch):
         return
     from ngcspec import memory
 
-    est = memory.estimate_parts(comps, phases, dtype)
+    # the state alone: no phases, so no records or data are counted
+    est = memory.estimate_parts(comps, {}, dtype, batch_size=batch)
     compartments = {f"{name}.{c}" for name, rc in comps.items() for c in rc.kind.compartments}
     state = sum(b for what, b in est.items if what in compartments)
     ram = _physical_memory()
@@ -34,8 +36,7 @@ def check_resources(col: Collector, comps, phases, dtype: str) -> None:
                  "reduce the sizes or the batch size")
 
 
-def _over_element_limit(col: Collector, comps, phases) -> bool:
-    batch = max([ph.data.batch_size if ph.data else ph.batch_size for ph in phases.values()] or [1])
+def _over_element_limit(col: Collector, comps, batch: int) -> bool:
     refused = False
     for name, rc in comps.items():
         too_big = []
