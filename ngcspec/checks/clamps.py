@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,8 +22,7 @@ from ngcspec.resolved import ResolvedClamp, ResolvedData
 from ngcspec.spec import REF_RE, ConstantClamp, FileClamp, StimulusClamp
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):      # NamedTuples: far quicker to create at import than dataclasses
     """The compartment a clamp sets."""
     ref: str                      # as written
     component: str
@@ -33,8 +31,7 @@ class _Target:
     batched: bool
 
 
-@dataclass(frozen=True)
-class _PhaseInputs:
+class _PhaseInputs(NamedTuple):
     """What the clamps of one phase can read."""
     data_names: Any               # every data source of the file
     data_name: str | None         # the phase's data source
