@@ -47,7 +47,7 @@ class Program:
     """
 
     def __init__(self, resolved: Resolved, *, check_finite: bool | None = None):
-        self.r = resolved
+        self.resolved = resolved
         self.dtype = resolved.dtype
         self.order = resolved.order
         self.index = {n: i for i, n in enumerate(self.order)}
@@ -68,8 +68,8 @@ class Program:
             return {
                 "components": {n: numeric_params(rc.params, self.dtype) for n, rc in self.comps.items()},
                 "wire_scale": jnp.asarray([1.0 if w.scale is None else w.scale
-                                           for w in self.r.wires] or [0.0], self.dtype),
-                "dt": jnp.asarray(self.r.dt, self.dtype),
+                                           for w in self.resolved.wires] or [0.0], self.dtype),
+                "dt": jnp.asarray(self.resolved.dt, self.dtype),
             }
 
     def view(self, params: dict, name: str) -> ParamView:
@@ -124,7 +124,7 @@ class Program:
             if isinstance(a, np.ndarray):
                 out[c] = a
                 continue
-            key = random.fold_in(random.fold_in(random.PRNGKey(self.r.seed),
+            key = random.fold_in(random.fold_in(random.PRNGKey(self.resolved.seed),
                                                 _name_seed(name)), _name_seed(c))
             out[c] = initializers.draw(a, rc.shapes[c], key, self.dtype)
         return out
@@ -263,7 +263,7 @@ class Program:
     # -- phases -----------------------------------------------------------------------------
     def phase(self, name: str) -> "PhaseProgram":
         if name not in self._phases:
-            self._phases[name] = PhaseProgram(self, self.r.phases[name])
+            self._phases[name] = PhaseProgram(self, self.resolved.phases[name])
         return self._phases[name]
 
 
@@ -334,7 +334,7 @@ class PhaseProgram:
         self._jit: dict[tuple, Callable] = {}
         self._data: dict | None = None
         self._written: dict[str, list] = {}
-        self.phase_index = list(prog.r.phases).index(phase.name)
+        self.phase_index = list(prog.resolved.phases).index(phase.name)
         self.listener: Callable[[int], None] | None = None  # told the index of each finished batch
 
     # -- clamps -----------------------------------------------------------------------------

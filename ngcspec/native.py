@@ -38,6 +38,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -47,11 +48,12 @@ from ngcspec.lazy import jax, jnp, lax
 SOURCE = Path(__file__).with_name("native_kernels.cc")
 #: Kernels in SOURCE, each exported as ngc_<name>_f32 and ngc_<name>_f64.
 KERNELS = ("spike_rows", "spike_scatter", "trace_stdp", "exp_stdp", "event_stdp")
-#: The STDP kernels and the coefficients each reads (in this order).
+#: The STDP kernels and the coefficients each reads, in the order native_kernels.cc reads
+#: them; callers name them (:func:`stdp_coefficients`). The trace and exp kernels take
+#: A_minus as max(A_minus, 0); power_law is 1.0 or 0.0.
 STDP_COEFFICIENTS = {
-    "trace_stdp": ("A_plus", "max(A_minus, 0)", "eta", "mu", "x_tar", "w_bound", "tau_w",
-                   "power_law"),
-    "exp_stdp": ("A_plus", "max(A_minus, 0)", "eta", "beta", "x_tar", "w_bound", "tau_w"),
+    "trace_stdp": ("A_plus", "A_minus", "eta", "mu", "x_tar", "w_bound", "tau_w", "power_law"),
+    "exp_stdp": ("A_plus", "A_minus", "eta", "beta", "x_tar", "w_bound", "tau_w"),
     "event_stdp": ("A_plus", "A_minus", "eta", "lmbda", "w_bound"),
 }
 #: Compiler flags: tuned for this CPU (GCC and clang spell it -mcpu on ARM), no fast-math
@@ -132,13 +134,19 @@ def _cache_dirs() -> list[Path]:
 
 @functools.cache
 def _library() -> tuple[ctypes.CDLL, Path] | NativeUnavailable:
-    """The loaded library and its path, or why there is none; tried once per process."""
+    """The loaded library and its path, or why there is none; tried once per process, and a
+    failure is said once on stderr (the slower path would otherwise go unnoticed)."""
     try:
         return _load()
     except NativeUnavailable as err:
-        return err
+        failed = err
     except (ImportError, AttributeError) as err:       # a jax without the FFI API
-        return NativeUnavailable(f"this jax has no FFI API ({err})")
+        failed = NativeUnavailable(f"this jax has no FFI API ({err})")
+    if jax.default_backend() == "cpu":
+        print(f"ngcspec: the native CPU kernels are unavailable ({failed}); event-driven "
+              f"synapses run on their XLA path, about 3x slower (BENCHMARKS.md section 5). "
+              f"Set {ENV}=off to choose that path without this message.", file=sys.stderr)
+    return failed
 
 
 def _load() -> tuple[ctypes.CDLL, Path]:
@@ -247,12 +255,25 @@ def stdp(rule: str, w, mask, pre_spike, pre_factor, post_spike, post_factor, coe
     """One STDP evolve by the kernel ``rule`` (a key of :data:`STDP_COEFFICIENTS`; the rules
     are stated in ``native_kernels.cc``): new weights, computed in place over the rows of pre
     spikes and the columns of post spikes (every weight while a decay is on). Per weight the
-    rule reads sum_b pre_factor s_post, sum_b s_post and sum_b s_pre post_factor."""
-    if len(coef) != len(STDP_COEFFICIENTS[rule]):
-        raise ValueError(f"{rule} takes {len(STDP_COEFFICIENTS[rule])} coefficients "
-                         f"{STDP_COEFFICIENTS[rule]}, not {len(coef)}")
+    rule reads sum_b pre_factor s_post, sum_b s_post and sum_b s_pre post_factor. ``coef``
+    is what :func:`stdp_coefficients` gives for ``rule``."""
+    if jnp.shape(coef)[-1:] != (len(STDP_COEFFICIENTS[rule]),):
+        raise ValueError(f"{rule} takes the {len(STDP_COEFFICIENTS[rule])} coefficients "
+                         f"{STDP_COEFFICIENTS[rule]} (stdp_coefficients), not {jnp.shape(coef)}")
     dt = w.dtype
     args = [a.astype(dt) for a in (w, mask, pre_spike, pre_factor, post_spike, post_factor,
                                    jnp.asarray(coef))]
     return jax.ffi.ffi_call(_target(rule, dt), jax.ShapeDtypeStruct(w.shape, dt),
                             input_output_aliases={0: 0}, vmap_method="broadcast_all")(*args)
+
+
+def stdp_coefficients(rule: str, **named):
+    """The coefficients of the kernel ``rule``, given by name (the names of
+    :data:`STDP_COEFFICIENTS`), as one array in the order the kernel reads them."""
+    names = STDP_COEFFICIENTS[rule]
+    if set(named) != set(names):
+        missing, unknown = set(names) - set(named), set(named) - set(names)
+        raise TypeError(f"{rule} takes the coefficients {', '.join(names)}"
+                        + (f"; missing {', '.join(sorted(missing))}" if missing else "")
+                        + (f"; unknown {', '.join(sorted(unknown))}" if unknown else ""))
+    return jnp.stack([jnp.asarray(named[n]) for n in names])

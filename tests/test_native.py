@@ -183,7 +183,7 @@ def _three_ways(kind, p, s, batch):
                                dense=bool(kind.touches_every_weight(p)))["weights"]
     name, coef, factors = kind.native_rule(p, ctx)
     kernel = native.stdp(name, s["weights"], s["mask"], *factors(pre, post),
-                         jnp.stack([jnp.asarray(c) for c in coef]))
+                         native.stdp_coefficients(name, **coef))
     return dense, twin, kernel
 
 

@@ -23,7 +23,7 @@ moments of the weights W and ``opt_mb``/``opt_vb`` for the biases b.
 :func:`apply` maps them to an optimizer's state, takes one step and maps the state back, so a
 new optimizer is added here alone (its factory, its state and a letter per field).
 
-optax's ``scale_by_adam`` followed by ``-eta`` gives the same numbers (tests/test_optimizers.py
+optax's ``scale_by_adam`` followed by ``-eta`` gives the same numbers (tests/test_optimizer_state.py
 checks 100 steps against it); it is not used here, since these few lines are all the synapses
 need and a core dependency would pin JAX's versions further.
 """

@@ -165,14 +165,15 @@ class _PlasticDense(_DenseBase):
             return {**mats, "weights": native.stdp(kernel, mats["weights"], mats["mask"],
                                                    *factors(pre, post), coef)}
 
-        coef = jnp.stack([jnp.asarray(c) for c in coef])
+        coef = native.stdp_coefficients(kernel, **coef)
         return native.on_cpu(native_update, twin, *args, coef, differentiable=False)
 
     @classmethod
     def native_rule(cls, p, ctx) -> tuple | None:
         """The native CPU kernel of this rule's event-driven update (``ngcspec.native.stdp``):
-        its name, its coefficients, and ``factors(pre, post)``, which gives (pre spikes, pre
-        factor, post spikes, post factor) from the evolve-only inputs of EVENT_SIDES; None
+        its name, its coefficients by name (``native.STDP_COEFFICIENTS``), and
+        ``factors(pre, post)``, which gives (pre spikes, pre factor, post spikes, post
+        factor) from the evolve-only inputs of EVENT_SIDES; None
         when the rule has no kernel (its XLA event path then runs everywhere)."""
         return None
 
@@ -290,9 +291,10 @@ class TraceSTDPSynapse(_PlasticDense):
 
     @classmethod
     def native_rule(cls, p, ctx) -> tuple:
-        return "trace_stdp", (p.A_plus, jnp.maximum(p.A_minus, 0.0), p.eta, p.mu,
-                              p.pretrace_target, p.w_bound, p.tau_w,
-                              float(cls._power_law(p))), _trace_factors
+        return "trace_stdp", dict(A_plus=p.A_plus, A_minus=jnp.maximum(p.A_minus, 0.0),
+                                  eta=p.eta, mu=p.mu, x_tar=p.pretrace_target,
+                                  w_bound=p.w_bound, tau_w=p.tau_w,
+                                  power_law=float(cls._power_law(p))), _trace_factors
 
     @classmethod
     def rule(cls, p, s, ctx) -> tuple:
@@ -364,8 +366,9 @@ class ExpSTDPSynapse(_PlasticDense):
 
     @classmethod
     def native_rule(cls, p, ctx) -> tuple:
-        return "exp_stdp", (p.A_plus, jnp.maximum(p.A_minus, 0.0), p.eta, p.exp_beta,
-                            p.pretrace_target, p.w_bound, p.tau_w), _trace_factors
+        return "exp_stdp", dict(A_plus=p.A_plus, A_minus=jnp.maximum(p.A_minus, 0.0),
+                                eta=p.eta, beta=p.exp_beta, x_tar=p.pretrace_target,
+                                w_bound=p.w_bound, tau_w=p.tau_w), _trace_factors
 
     @classmethod
     def rule(cls, p, s, ctx) -> tuple:
@@ -464,7 +467,8 @@ class EventSTDPSynapse(_PlasticDense):
             tols, spikes = pre["pre_tols"], post["postSpike"]
             return (jnp.zeros_like(tols), cls.recent(p, tols, ctx), spikes,
                     jnp.zeros_like(spikes))
-        return "event_stdp", (p.A_plus, p.A_minus, p.eta, p.lmbda, p.w_bound), factors
+        return "event_stdp", dict(A_plus=p.A_plus, A_minus=p.A_minus, eta=p.eta,
+                                  lmbda=p.lmbda, w_bound=p.w_bound), factors
 
     @classmethod
     def rule(cls, p, s, ctx) -> tuple:
