@@ -43,11 +43,14 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ngcspec.lazy import jax, jnp, lax
 
 SOURCE = Path(__file__).with_name("native_kernels.cc")
 #: Kernels in SOURCE, each exported as ngc_<name>_f32 and ngc_<name>_f64.
-KERNELS = ("spike_rows", "spike_scatter", "trace_stdp", "exp_stdp", "event_stdp")
+KERNELS = ("spike_rows", "spike_scatter", "spike_scatter_unit", "trace_stdp", "exp_stdp",
+           "event_stdp")
 #: The STDP kernels and the coefficients each reads, in the order native_kernels.cc reads
 #: them; callers name them (:func:`stdp_coefficients`). The trace and exp kernels take
 #: A_minus as max(A_minus, 0); power_law is 1.0 or 0.0.
@@ -242,13 +245,18 @@ def spike_rows(x, w):
                             vmap_method="broadcast_all")(x, w)
 
 
-def spike_scatter(x, targets, weights, n_out: int):
-    """Connection lists: ``out[b, targets[i, s]] += x[b, i] weights[i, s]`` for the nonzero
-    entries of ``x`` (B, n_in), by the kernel."""
-    x = x.astype(weights.dtype)
-    out = jax.ShapeDtypeStruct((x.shape[0], n_out), weights.dtype)
-    return jax.ffi.ffi_call(_target("spike_scatter", weights.dtype), out,
-                            vmap_method="broadcast_all")(x, targets.astype(jnp.int32), weights)
+def spike_scatter(x, targets, weights, n_out: int, row_start: int = 0):
+    """Connection lists: ``out[b, targets[i, s]] += x[b, row_start + i] weights[i, s]`` for
+    the nonzero entries of ``x`` (B, n_x), by the kernel; a row ends at its first target
+    outside [0, n_out). ``weights`` None: every weight is 1 (only the targets are read).
+    ``x`` may have more units than the lists have rows (it is read in place)."""
+    dt = x.dtype if weights is None else weights.dtype
+    x = x.astype(dt)
+    out = jax.ShapeDtypeStruct((x.shape[0], n_out), dt)
+    args = (x, targets.astype(jnp.int32)) + (() if weights is None else (weights,))
+    kernel = "spike_scatter" if weights is not None else "spike_scatter_unit"
+    return jax.ffi.ffi_call(_target(kernel, dt), out, vmap_method="broadcast_all")(
+        *args, row_start=np.int64(row_start))
 
 
 def stdp(rule: str, w, mask, pre_spike, pre_factor, post_spike, post_factor, coef):

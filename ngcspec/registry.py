@@ -139,6 +139,12 @@ class Component:
         return []
 
     @classmethod
+    def check_initial(cls, p, name: str, value) -> list[str]:
+        """Problems of an initial value given for compartment ``name`` (an array of its
+        shape, from a file or inline) beyond its shape; each message says the fix."""
+        return []
+
+    @classmethod
     def init(cls, p, key, dtype) -> dict:
         """Values of persistent compartments; the default is zeros."""
         from ngcspec.lazy import jnp

@@ -247,6 +247,51 @@ schedule: [advance]
         ngcspec.load(bad)
 
 
+LISTS_FROM_FILES = """
+ngcspec: 1
+name: lists
+components:
+  s: {kind: KIND, shape: [3, 5], p_conn: 0.5, max_out: 3, INIT}
+schedule: [advance]
+"""
+
+
+def _lists_circuit(tmp_path, kind, extra="", **arrays):
+    np.savez(tmp_path / "lists.npz", **arrays)
+    init = ", ".join(f"{n}: {{file: {tmp_path / 'lists.npz'}, key: {n}}}" for n in arrays)
+    return LISTS_FROM_FILES.replace("KIND", kind).replace("INIT", extra + f"init: {{{init}}}")
+
+
+def test_targets_from_a_file_hold_each_rows_connections_first(tmp_path, paths):
+    # a row ends at its first empty slot (5 = n_out, or any target outside [0, 5)), so a
+    # file whose row has a connection after an empty slot is refused, naming the row
+    bad = np.array([[0, 4, 5], [2, 5, 3], [-1, 5, 5]], np.int32)
+    text = _lists_circuit(tmp_path, "SparseSynapse", targets=bad)
+    with pytest.raises(CircuitError, match=r"row 1 of targets has a connection \(slot 2\) "
+                                           r"after an empty slot.*first slots"):
+        ngcspec.load(text)
+    good = np.array([[0, 4, 5], [2, 3, 7], [-1, 5, 5]], np.int32)
+    weights = np.array([[1.0, 2.0, 9.0], [3.0, 4.0, 9.0], [9.0, 9.0, 9.0]], np.float32)
+    c = ngcspec.load(_lists_circuit(tmp_path, "SparseSynapse", targets=good, weights=weights))
+    state = c.init_state()
+    state["s"]["inputs"] = jnp.ones((1, 3), jnp.float32)
+    out = c.step(c.params, state, 0, jax.random.PRNGKey(0))
+    # unit 0 -> 0 (1.0), 4 (2.0); unit 1 -> 2 (3.0), 3 (4.0); unit 2 none
+    np.testing.assert_allclose(out["s"]["outputs"], [[1.0, 0.0, 3.0, 4.0, 2.0]])
+
+
+def test_non_plastic_lists_refuse_weights_from_a_file(tmp_path):
+    # is_nonplastic: every connection has weight 1 and the weights are never read, so a file
+    # that gives them would be ignored: refused, with the fix
+    weights = np.full((3, 3), 0.5, np.float32)
+    kind = "SparseExponentialSynapse"
+    extra = "tau_decay: 5.0, g_syn_bar: 1.0, syn_rest: null, "
+    with pytest.raises(CircuitError, match="is_nonplastic: false"):
+        ngcspec.load(_lists_circuit(tmp_path, kind, extra, weights=weights))
+    ngcspec.load(_lists_circuit(tmp_path, kind, extra + "is_nonplastic: false, ",
+                                weights=weights))
+
+
 EI_NETWORK = """
 ngcspec: 1
 name: ei

@@ -57,21 +57,81 @@ def test_spike_rows_is_the_product(dtype, batch, p):
     np.testing.assert_allclose(out, x @ w, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("batch,p", [(1, 0.05), (3, 0.3)])
-def test_spike_scatter_is_the_product_of_the_lists(batch, p):
+def lists(rng, n_in, n_out, slots, empty=None):
+    """Connection lists as the kernels read them: row i holds a random number of distinct
+    targets (in random order) in its first slots, then empty slots (``empty``: n_out, or a
+    mix of values outside [0, n_out))."""
+    targets = np.empty((n_in, slots), np.int32)
+    for i in range(n_in):
+        k = rng.integers(0, slots + 1)
+        pad = [n_out] * (slots - k) if empty is None else rng.choice(empty, slots - k)
+        targets[i] = np.concatenate([rng.choice(n_out, k, replace=False), pad])
+    weights = np.where((targets >= 0) & (targets < n_out),
+                       rng.normal(size=(n_in, slots)), 0.0).astype(np.float32)
+    return targets, weights
+
+
+def dense_of(targets, weights, n_out):
+    """The (n_in, n_out) matrix of lists, by hand: each row up to its first empty slot."""
+    dense = np.zeros((targets.shape[0], n_out))
+    for i in range(targets.shape[0]):
+        for t, v in zip(targets[i], weights[i]):
+            if not 0 <= t < n_out:
+                break
+            dense[i, t] += v
+    return dense
+
+
+@pytest.mark.parametrize("batch,p,row_start", [(1, 0.05, 0), (3, 0.3, 0), (2, 0.3, 17)])
+def test_spike_scatter_is_the_product_of_the_lists(batch, p, row_start):
     rng = np.random.default_rng(10 + batch)
     n_in, n_out, slots = 90, 50, 12
-    targets = np.stack([rng.choice(n_out + 1, slots, replace=False) for _ in range(n_in)])
-    targets = np.where(targets == n_out, n_out, targets).astype(np.int32)   # empty slots
-    weights = np.where(targets < n_out, rng.normal(size=(n_in, slots)), 0.0).astype(np.float32)
-    dense = np.zeros((n_in, n_out))
-    for i in range(n_in):
-        for t, v in zip(targets[i], weights[i]):
-            if t < n_out:
-                dense[i, t] += v
-    x = sparse(rng, (batch, n_in), p, graded=True).astype(np.float32)
-    out = jax.jit(lambda x, t, v: native.spike_scatter(x, t, v, n_out))(x, targets, weights)
-    np.testing.assert_allclose(out, x @ dense, rtol=1e-5, atol=1e-5)
+    targets, weights = lists(rng, n_in, n_out, slots, empty=[n_out, n_out + 7, -1, -50])
+    dense = dense_of(targets, weights, n_out)
+    # x has units before and after the lists' rows (pre_range [row_start, row_start + n_in))
+    x = sparse(rng, (batch, row_start + n_in + 5), p, graded=True).astype(np.float32)
+    rows = x[:, row_start:row_start + n_in]
+    out = jax.jit(lambda x, t, v: native.spike_scatter(x, t, v, n_out, row_start))(
+        x, targets, weights)
+    np.testing.assert_allclose(out, rows @ dense, rtol=1e-5, atol=1e-5)
+    unit = jax.jit(lambda x, t: native.spike_scatter(x, t, None, n_out, row_start))(x, targets)
+    np.testing.assert_allclose(unit, rows @ (dense != 0), rtol=1e-5, atol=1e-5)
+    # the XLA twin reads the same connections: identical sums for 0/1 spikes and unit weights
+    spikes = (x != 0).astype(np.float32)
+    for k in (8, 128):            # 8: the spiking rows, or every row when more spike; 128: rows
+        for w in (None, weights):
+            twin = events.sparse_transmit_xla(spikes, targets, w, n_out, k, row_start)
+            kernel = native.spike_scatter(spikes, targets, w, n_out, row_start)
+            if w is None:
+                np.testing.assert_array_equal(kernel, twin)
+            else:
+                np.testing.assert_allclose(kernel, twin, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(events.dense_from_lists(targets, weights, n_out), dense,
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_a_row_ends_at_its_first_empty_slot():
+    # row 0: targets 3, 1, then an empty slot: the 2 after it is not a connection
+    targets = np.array([[3, 1, 6, 2], [0, 5, 4, 6], [-1, 2, 2, 2]], np.int32)
+    x = np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]], np.float32)
+    expected = np.array([[0, 1, 0, 1, 0, 0], [1, 1, 0, 1, 1, 1]], np.float32)
+    np.testing.assert_array_equal(native.spike_scatter(x, targets, None, 6), expected)
+    np.testing.assert_array_equal(events.sparse_transmit_xla(x, targets, None, 6, 8), expected)
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 1000])
+def test_every_spike_is_found_whatever_its_place(n):
+    # the spike scan tests blocks of 64 units at once: spikes at block edges and in the
+    # tail, negative values, and a NaN (a spike, as x != 0 says)
+    rng = np.random.default_rng(n)
+    x = np.zeros((2, n), np.float32)
+    for i in {0, n - 1, min(63, n - 1), min(64, n - 1), int(rng.integers(n))}:
+        x[0, i] = rng.choice([1.0, -2.5, 0.25])
+    targets = np.arange(n, dtype=np.int32)[:, None]          # unit i reaches output i
+    out = np.asarray(native.spike_scatter(x, targets, None, n))
+    np.testing.assert_array_equal(out, x)
+    x[1, n - 1] = np.nan
+    assert np.isnan(np.asarray(native.spike_scatter(x, targets, None, n))[1, n - 1])
 
 
 class TraceParams:

@@ -124,7 +124,11 @@ def initial_values(col: Collector, loader: Loader, path: tuple, kind: type[Compo
                      f"needs {tuple(shapes[cname])}" +
                      (" (per sample, without the batch axis)" if kind.compartments[cname].batched else ""))
             continue
-        out[cname] = arr
+        bad = kind.check_initial(params, cname, arr) if params is not None else []
+        for msg in bad:
+            col.fail(p, msg)
+        if not bad:
+            out[cname] = arr
     return out
 
 

@@ -246,27 +246,46 @@ def event_update(rule: Callable, mats: dict, pre: dict, post: dict, pre_events, 
 # ---------------------------------------------------------------------------------------------
 # Connection lists
 
+def row_connections(targets, n_out: int):
+    """``targets`` with every slot from a row's first empty one on (a target outside
+    [0, n_out)) set to ``n_out``: the connections a list holds, as the kernel reads them
+    (a row ends at its first empty slot)."""
+    ok = (targets >= 0) & (targets < n_out)
+    return jnp.where(lax.cummin(ok.astype(jnp.int32), axis=targets.ndim - 1) > 0, targets, n_out)
+
+
 def dense_from_lists(targets, weights, n_out: int):
     """The dense (n_in, n_out) matrix of connection lists (for checks and plots)."""
     n_in = targets.shape[0]
     rows = jnp.broadcast_to(jnp.arange(n_in)[:, None], targets.shape)
-    return jnp.zeros((n_in, n_out), weights.dtype).at[rows, targets].add(weights, mode="drop")
+    if weights is None:
+        weights = jnp.ones(targets.shape, jnp.float32)
+    return jnp.zeros((n_in, n_out), weights.dtype).at[rows, row_connections(targets, n_out)].add(
+        weights, mode="drop")
 
 
-def sparse_transmit(x, targets, weights, n_out: int, k: int):
-    """``x @ W`` for connection lists: each nonzero input scatter-adds its row of ``weights``
-    times its value into its ``targets``. On the CPU a native kernel does it
-    (:mod:`ngcspec.native`), elsewhere :func:`sparse_transmit_xla` with the bound ``k``."""
-    x = x.astype(weights.dtype)
-    return native.on_cpu(functools.partial(native.spike_scatter, n_out=n_out),
-                         functools.partial(sparse_transmit_xla, n_out=n_out, k=k),
+def sparse_transmit(x, targets, weights, n_out: int, k: int, row_start: int = 0):
+    """``x[:, rows] @ W`` for connection lists, ``rows`` = ``row_start`` onwards, one per row
+    of ``targets``: each nonzero input scatter-adds its row of ``weights`` (1 everywhere when
+    None) times its value into its ``targets``. On the CPU a native kernel does it
+    (:mod:`ngcspec.native`, reading ``x`` in place), elsewhere :func:`sparse_transmit_xla`
+    with the bound ``k``."""
+    dtype = weights.dtype if weights is not None else \
+        x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
+    x = x.astype(dtype)
+    return native.on_cpu(functools.partial(native.spike_scatter, n_out=n_out, row_start=row_start),
+                         functools.partial(sparse_transmit_xla, n_out=n_out, k=k,
+                                           row_start=row_start),
                          x, targets, weights)
 
 
-def sparse_transmit_xla(x, targets, weights, n_out: int, k: int):
+def sparse_transmit_xla(x, targets, weights, n_out: int, k: int, row_start: int = 0):
     """:func:`sparse_transmit` in XLA operations. Up to ``k`` active units: the rows of the
     active units only, at one of the sizes of :func:`buckets` (cost in proportion to the
     spikes); more: one scatter of every stored connection."""
+    x = x[:, row_start:row_start + targets.shape[0]]
+    if weights is None:
+        weights = jnp.ones(targets.shape, x.dtype)
     flags, count = _events(x)
     ids, valid = compact(flags, k)
     sizes = buckets(k)
@@ -276,14 +295,14 @@ def sparse_transmit_xla(x, targets, weights, n_out: int, k: int):
         def run(x, targets, weights):
             sl, ok = ids[:b], valid[:b]
             xs = jnp.where(ok, jnp.take(x, sl, axis=1, mode="clip"), 0.0)     # (B, b)
-            t = jnp.take(targets, sl, axis=0, mode="clip")                    # (b, max_out)
+            t = row_connections(jnp.take(targets, sl, axis=0, mode="clip"), n_out)  # (b, max_out)
             v = xs[:, :, None] * jnp.take(weights, sl, axis=0, mode="clip")[None]
             return zero.at[:, t].add(v.astype(zero.dtype), mode="drop")
         return run
 
     def everything(x, targets, weights):
         v = x[:, :, None] * weights[None]
-        return zero.at[:, targets].add(v.astype(zero.dtype), mode="drop")
+        return zero.at[:, row_connections(targets, n_out)].add(v.astype(zero.dtype), mode="drop")
 
     branches = [gathered(b) for b in sizes] + [everything]
     return lax.switch(_which(count, sizes), branches, x, targets, weights)
@@ -347,16 +366,40 @@ def _lists_problems(p) -> list[tuple[str, str]]:
     return []
 
 
-def _pre_rows(p, x):
-    """The inputs of the units that have connection lists (pre_range)."""
-    return x if p.pre_range is None else x[:, p.pre_range[0]:p.pre_range[1]]
+def _lists_initial_problems(p, name: str, value) -> list[str]:
+    """A ``targets`` array given in a file must hold each row's connections in its first
+    slots (the transmission stops at a row's first empty slot)."""
+    if name != "targets":
+        return []
+    import numpy as np
+
+    t = np.asarray(value)
+    n_out = p.shape[1]
+    ok = (t >= 0) & (t < n_out)
+    late = ok[:, 1:] & ~ok[:, :-1]                       # a connection right after an empty slot
+    rows = np.flatnonzero(late.any(axis=1))
+    if rows.size == 0:
+        return []
+    r = int(rows[0])
+    s = int(np.flatnonzero(late[r])[0]) + 1
+    more = f" (and {rows.size - 1} more rows)" if rows.size > 1 else ""
+    return [f"row {r} of targets has a connection (slot {s}) after an empty slot (a target "
+            f"outside [0, {n_out})){more}; put each row's connections in its first slots and "
+            f"the empty ones ({n_out}) after them"]
+
+
+def _row_start(p) -> int:
+    """The input unit of the lists' first row (pre_range's start): the transmission reads
+    the inputs from there in place, rather than a copy of the slice."""
+    return 0 if p.pre_range is None else p.pre_range[0]
 
 
 def _lists_compartments(doc_weights: str) -> dict:
     return {
         "targets": Compartment("weight", "rows, slots",
                                "post-synaptic unit of each stored connection, (n_in, max_out) "
-                               "(rows of pre_range only, if given); n_out marks an empty slot",
+                               "(rows of pre_range only, if given); a row's connections fill "
+                               "its first slots, n_out marks the empty ones after them",
                                batched=False, reset=None, integer=True),
         "weights": Weight("rows, slots", doc_weights),
     }
@@ -365,12 +408,14 @@ def _lists_compartments(doc_weights: str) -> dict:
 _LISTS_DOC = """
     Storage: per pre-synaptic unit i, ``targets[i]`` lists the post-synaptic units it
     reaches and ``weights[i]`` their efficacies, padded to ``max_out`` slots (empty slots:
-    target n_out, weight 0). A connection exists with probability ``p_conn``, drawn once at
+    target n_out, weight 0, after the row's connections: the first empty slot ends the row,
+    so a spike reads its row's connections and not every slot). A connection exists with probability ``p_conn``, drawn once at
     init row by row in O(n_in * max_out) (each row from its own counter-based stream, so the
     network does not depend on how the draw is split), from the same numbers as the dense
     synapses' mask and weights (same name, seed and parameters: the same network), so memory
     is n_in * max_out, not n_in * n_out; ``init:`` files may give
-    ``targets`` and ``weights`` instead. max_out defaults to n_out p_conn plus six standard
+    ``targets`` and ``weights`` instead (targets are checked: each row's connections first,
+    then its empty slots). max_out defaults to n_out p_conn plus six standard
     deviations (+1): a unit drawn with more targets keeps the first max_out, which happens to
     about one unit in 10^9. ``pre_range: [start, stop]`` restricts the connections to the
     pre-synaptic units start..stop-1 (one population of a cell that holds several, as
@@ -378,7 +423,7 @@ _LISTS_DOC = """
 
     Transmission is event-driven: only the rows of the units with a nonzero input
     scatter-add into the outputs, so a step costs in proportion to its spikes times
-    max_out. On the CPU a native kernel does it; elsewhere the active units are found with
+    their connections. On the CPU a native kernel does it; elsewhere the active units are found with
     top_k, and a step with more than ``max_spikes`` of them scatters every stored
     connection (correct, slower). Results equal the dense masked product up to the order of
     float sums.
@@ -416,6 +461,10 @@ class SparseSynapse(Component):
         return out + _lists_problems(p)
 
     @classmethod
+    def check_initial(cls, p, name: str, value) -> list[str]:
+        return _lists_initial_problems(p, name, value)
+
+    @classmethod
     def init(cls, p, key, dtype) -> dict:
         shape = (p.rows, p.shape[1])
         targets, weights = draw_connections(key, p.p_conn, shape, p.slots, p.weight_init, dtype)
@@ -427,8 +476,8 @@ class SparseSynapse(Component):
     @classmethod
     def advance(cls, p, s, ctx) -> dict:
         k = spike_bound(p.max_spikes, p.rows, ctx.batch_size)
-        out = sparse_transmit(_pre_rows(p, s["inputs"]), s["targets"], s["weights"],
-                              p.shape[1], k)
+        out = sparse_transmit(s["inputs"], s["targets"], s["weights"], p.shape[1], k,
+                              _row_start(p))
         return {"outputs": out * p.resist_scale + s["biases"]}
 
 
@@ -442,7 +491,8 @@ class SparseExponentialSynapse(ExponentialSynapse):
 
     The conductance of ExponentialSynapse with p_conn, for networks such as the COBA
     benchmark (4000 neurons, 2% connectivity), whose connectivity is too sparse to hold or
-    multiply as a dense masked matrix. With is_nonplastic (default) every stored weight is 1.
+    multiply as a dense masked matrix. With is_nonplastic (default) every connection has
+    weight 1: the stored weights (ones) are not read, and a file may not give them.
     """ + _LISTS_DOC + """
     Compartments: inputs (B, n_in); v, g_syn, i_syn, outputs (B, n_out); persistent
     targets and weights (n_in, max_out) (n_in = stop - start with pre_range).
@@ -466,6 +516,14 @@ class SparseExponentialSynapse(ExponentialSynapse):
             + _lists_problems(p)
 
     @classmethod
+    def check_initial(cls, p, name: str, value) -> list[str]:
+        if name == "weights" and p.is_nonplastic:
+            return ["with is_nonplastic: true every connection has weight 1 and the weights "
+                    "are not read; set is_nonplastic: false to use these weights, or remove "
+                    "them"]
+        return _lists_initial_problems(p, name, value)
+
+    @classmethod
     def init(cls, p, key, dtype) -> dict:
         shape = (p.rows, p.shape[1])
         targets, weights = draw_connections(key, p.p_conn, shape, p.slots,
@@ -475,8 +533,11 @@ class SparseExponentialSynapse(ExponentialSynapse):
     @classmethod
     def advance(cls, p, s, ctx) -> dict:
         k = spike_bound(p.max_spikes, p.rows, ctx.batch_size)
-        summed = sparse_transmit(_pre_rows(p, s["inputs"]), s["targets"], s["weights"],
-                                 p.shape[1], k)
+        # non-plastic: every weight is 1, so only the targets are read (as Brian2's
+        # on_pre: g += w reads no weight), half the memory a spike touches
+        summed = sparse_transmit(s["inputs"], s["targets"],
+                                 None if p.is_nonplastic else s["weights"], p.shape[1], k,
+                                 _row_start(p))
         new = cls.conductance(p, s, p.g_syn_bar * summed, ctx)
         g = new["g_syn"] * p.resist_scale
         i_syn = -g if p.syn_rest is None else -g * (s["v"] - p.syn_rest)
