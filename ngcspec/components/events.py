@@ -407,24 +407,24 @@ def _lists_compartments(doc_weights: str) -> dict:
 
 _LISTS_DOC = """
     Storage: per pre-synaptic unit i, ``targets[i]`` lists the post-synaptic units it
-    reaches and ``weights[i]`` their efficacies, padded to ``max_out`` slots (empty slots:
-    target n_out, weight 0, after the row's connections: the first empty slot ends the row,
-    so a spike reads its row's connections and not every slot). A connection exists with probability ``p_conn``, drawn once at
-    init row by row in O(n_in * max_out) (each row from its own counter-based stream, so the
-    network does not depend on how the draw is split), from the same numbers as the dense
-    synapses' mask and weights (same name, seed and parameters: the same network), so memory
-    is n_in * max_out, not n_in * n_out; ``init:`` files may give
-    ``targets`` and ``weights`` instead (targets are checked: each row's connections first,
-    then its empty slots). max_out defaults to n_out p_conn plus six standard
-    deviations (+1): a unit drawn with more targets keeps the first max_out, which happens to
-    about one unit in 10^9. ``pre_range: [start, stop]`` restricts the connections to the
-    pre-synaptic units start..stop-1 (one population of a cell that holds several, as
-    Brian's ``P[:3200]``): the lists then have stop - start rows.
+    reaches and ``weights[i]`` their efficacies in its first slots, padded to ``max_out``
+    slots with empty ones (target n_out, weight 0): a row ends at its first empty slot, so a
+    spike reads its row's connections, not every slot. A connection exists with probability
+    ``p_conn``, drawn once at init row by row in O(n_in * max_out) (each row from its own
+    counter-based stream, so the network does not depend on how the draw is split), from the
+    same numbers as the dense synapses' mask and weights (same name, seed and parameters: the
+    same network), so memory is n_in * max_out, not n_in * n_out; ``init:`` files may give
+    ``targets`` and ``weights`` instead (each row's connections first, then its empty slots:
+    checked). max_out defaults to n_out p_conn plus six standard deviations (+1): a unit
+    drawn with more targets keeps the first max_out, which happens to about one unit in
+    10^9. ``pre_range: [start, stop]`` restricts the connections to the pre-synaptic units
+    start..stop-1 (one population of a cell that holds several, as Brian's ``P[:3200]``):
+    the lists then have stop - start rows.
 
     Transmission is event-driven: only the rows of the units with a nonzero input
-    scatter-add into the outputs, so a step costs in proportion to its spikes times
-    their connections. On the CPU a native kernel does it; elsewhere the active units are found with
-    top_k, and a step with more than ``max_spikes`` of them scatters every stored
+    scatter-add into the outputs, so a step costs in proportion to its spikes times their
+    connections. On the CPU a native kernel does it; elsewhere the active units are found
+    with top_k, and a step with more than ``max_spikes`` of them scatters every stored
     connection (correct, slower). Results equal the dense masked product up to the order of
     float sums.
 """
