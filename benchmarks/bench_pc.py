@@ -25,6 +25,13 @@ epoch program (wall and CPU time; the persistent XLA cache is switched off).
     python benchmarks/bench_pc.py              # full run (a few minutes on 2 CPU cores)
     python benchmarks/bench_pc.py --quick      # short run
     python benchmarks/bench_pc.py --json out.json
+    python benchmarks/bench_pc.py --trees /tmp/old . --rounds 5 --quick   # old against new
+
+``--trees`` compares checkouts of ngcspec (e.g. an older revision, ``git worktree add /tmp/old
+REV``): each round runs this benchmark once per tree, in a fresh process with that tree first
+on ``PYTHONPATH``, in alternating order; reported are the medians over rounds of each tree's
+compiled/hand ratio (the hand-written program is the same in every tree, so the ratio cancels
+the drift of a shared machine's load) and their quotient, old over new.
 
 Runs unchanged on CPU or GPU: JAX picks the backend.
 """
@@ -267,7 +274,13 @@ def main(argv=None) -> int:
                     help="batches timed in the per-step Python loop (default 4, quick 2)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=20, help="advance steps per batch")
+    ap.add_argument("--skip-loop", action="store_true", help="do not time the per-step loop")
+    ap.add_argument("--trees", nargs="+", metavar="DIR",
+                    help="compare these ngcspec checkouts, one process per tree and round")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of --trees (default 5)")
     args = ap.parse_args(argv)
+    if args.trees:
+        return compare_trees(args)
 
     K = args.batches or (4 if args.quick else 16)
     R = args.repeats or (3 if args.quick else 11)
@@ -317,7 +330,8 @@ def main(argv=None) -> int:
     fns, epoch_args = {}, {}
     for check, name in ((True, "ngcspec"), (False, "ngcspec_nocheck")):
         fn, epoch_args[name] = epoch_program(circuits[check], state0, data, idx)
-        fns[name], compile_s[name] = compile_timed(fn, epoch_args[name])
+        _, compile_s[name] = compile_timed(fn, epoch_args[name])
+        fns[name] = fn   # timed as users call it: the compiled program plus its host-side merge
     hand = make_hand_epoch(T, dt, tau_m, eta)
     fns["hand"], compile_s["hand"] = compile_timed(hand, (w0, data["x"], data["y"], idx))
     for k, v in compile_s.items():
@@ -385,6 +399,10 @@ def main(argv=None) -> int:
             a / b for a, b in zip(times["circuit_run"], times["ngcspec"])),
     }
 
+    if args.skip_loop:
+        return finish(args, info, compile_s, check, times, med, best, ratios, ratios_of_best,
+                      steps_per_call, R, tmp)
+
     # -- the per-step Python loop -------------------------------------------------------------
     cn = circuits[False]  # NaN checks live in the epoch program only; step is the same function
     prog, ppn = cn.program, cn.program.phase("train")
@@ -421,16 +439,25 @@ def main(argv=None) -> int:
     ratios["loop_over_ngcspec_nocheck"] = statistics.median(
         a / b for a, b in zip(loop_times, fused_nocheck_times))
 
+    loop = {"loop_vs_epoch_rel_diff": loop_err, "seconds_per_step_loop_all": loop_times,
+            "steps_per_s_loop": 1.0 / loop_step_s}
+    return finish(args, info, compile_s, check, times, med, best, ratios, ratios_of_best,
+                  steps_per_call, R, tmp, loop)
+
+
+def finish(args, info, compile_s, check, times, med, best, ratios, ratios_of_best,
+           steps_per_call, R, tmp, loop=None) -> int:
+    """Print and write the results."""
     steps_per_s = {k: steps_per_call / v for k, v in med.items()}
-    steps_per_s["loop"] = 1.0 / loop_step_s
+    if loop:
+        steps_per_s["loop"] = loop["steps_per_s_loop"]
     results = {
         **info,
         "compile_s": compile_s,
         "check": check,
-        "loop_vs_epoch_rel_diff": loop_err,
+        **({k: v for k, v in loop.items() if k != "steps_per_s_loop"} if loop else {}),
         "seconds_per_call_median": med,
         "seconds_per_call_all": times,
-        "seconds_per_step_loop_all": loop_times,
         "steps_per_s": steps_per_s,
         "ratios": ratios,
         "ratios_of_fastest_calls": ratios_of_best,
@@ -445,14 +472,57 @@ def main(argv=None) -> int:
     for k, v in ratios.items():
         print(f"  {k:26s} {v:6.3f}" + (f" | {ratios_of_best[k]:6.3f}" if k in ratios_of_best else ""))
     ok_hand = ratios["ngcspec_over_hand"] <= 1.10
-    ok_loop = ratios["loop_over_ngcspec"] >= 3.0
     print(f"target ngcspec/hand <= 1.10: {'met' if ok_hand else 'NOT met'} "
-          f"(check_finite off: {ratios['ngcspec_nocheck_over_hand']:.3f}); "
-          f"target loop/ngcspec >= 3: {'met' if ok_loop else 'NOT met'}")
+          f"(check_finite off: {ratios['ngcspec_nocheck_over_hand']:.3f})"
+          + (f"; target loop/ngcspec >= 3: "
+             f"{'met' if ratios['loop_over_ngcspec'] >= 3.0 else 'NOT met'}" if loop else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
         print(f"wrote {args.json}")
     tmp.cleanup()
+    return 0
+
+
+def compare_trees(args) -> int:
+    """Run this benchmark once per tree and round (fresh processes, alternating order) and
+    report each tree's median compiled/hand ratios and the quotients new (last) over old."""
+    import subprocess
+
+    trees, rounds = args.trees, args.rounds
+    passed = ["--batch-size", str(args.batch_size), "--steps", str(args.steps), "--skip-loop"]
+    for opt in ("batches", "repeats"):
+        if getattr(args, opt) is not None:
+            passed += [f"--{opt}", str(getattr(args, opt))]
+    if args.quick:
+        passed.append("--quick")
+    keys = ("ngcspec_over_hand", "ngcspec_nocheck_over_hand")
+    got: dict[str, dict[str, list[float]]] = {t: {k: [] for k in keys} for t in trees}
+    sources: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            order = trees if r % 2 == 0 else trees[::-1]
+            for tree in order:
+                out = Path(tmp) / "run.json"
+                env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
+                proc = subprocess.run([sys.executable, __file__, *passed, "--json", str(out)],
+                                      env=env, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
+                    return proc.returncode
+                res = json.loads(out.read_text())
+                sources[tree] = res["versions"]["ngcspec_source"]
+                for k in keys:
+                    got[tree][k].append(res["ratios"][k])
+                print(f"round {r + 1} {tree}: " + ", ".join(f"{k} {got[tree][k][-1]:.3f}"
+                                                            for k in keys), flush=True)
+    print(f"\nmedians over {rounds} rounds (compiled / hand-written, lower is faster):")
+    for tree in trees:
+        print(f"  {tree} ({sources[tree]}): " + ", ".join(
+            f"{k} {statistics.median(got[tree][k]):.3f}" for k in keys))
+    old, new = trees[0], trees[-1]
+    for k in keys:
+        q = statistics.median(got[new][k]) / statistics.median(got[old][k])
+        print(f"  new/old {k}: {q:.3f} (<= 1.03: {'met' if q <= 1.03 else 'NOT met'})")
     return 0
 
 

@@ -333,7 +333,8 @@ class PhaseProgram:
         self.per_batch = [k for k, m in phase.record.items() if m in ("per_batch",)]
         self._jit: dict[tuple, Callable] = {}
         self._data: dict | None = None
-        self._written: dict[str, list] = {}
+        self._written: dict[str, tuple] = {}
+        self._changes: dict[tuple, frozenset] = {}
         self.phase_index = list(prog.resolved.phases).index(phase.name)
         self.listener: Callable[[int], None] | None = None  # told the index of each finished batch
 
@@ -372,6 +373,7 @@ class PhaseProgram:
             if c.source == "data_stimulus":
                 stim = {**stim, c.component: {**stim.get(c.component, {}),
                                               c.compartment: jnp.swapaxes(batch[c.field], 0, 1)}}
+        given = state
         state = self.apply_clamps(state, batch)
         n_watch = len(prog.watch) if check == "step" else 0
         carry = Carry(state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), key,
@@ -387,7 +389,8 @@ class PhaseProgram:
         if check == "step":
             out["bad"] = bad
         elif check == "batch":
-            handed_on = ([state[n][c] for n, c in self.checked()] + list(steps.values())
+            handed_on = ([state[n][c] for n, c in self.checked() if state[n][c] is not given[n][c]]
+                         + list(steps.values())
                          + list(out["batch"].values())
                          + [v for pair in out["metrics"].values() for v in pair])
             # x * 0 is 0 for finite x and NaN for NaN/Inf: one fused reduction per array
@@ -396,25 +399,53 @@ class PhaseProgram:
         return state, out
 
     def checked(self) -> list[tuple[str, str]]:
-        """What the batch-level finite check reads: what batches hand on, except persistent
-        compartments of components this schedule never evolves (nothing changes them)."""
-        learned = set(evolved(self.phase.schedule))
-        comps = self.prog.comps
-        return [(n, c) for n, c in self.kept()
-                if n in learned or not comps[n].kind.compartments[c].persistent]
+        """What the batch-level finite check may read: what batches hand on, except ties
+        (copies of their sources, which are checked). :meth:`batch` skips those it returns
+        unchanged (the very arrays it was given)."""
+        ties = self.ties()
+        return [k for k in self.kept() if k not in ties]
 
-    def kept(self) -> list[tuple[str, str]]:
+    def kept(self, changes: frozenset | None = None) -> list[tuple[str, str]]:
         """Compartments a batch hands on to the next one: persistent ones, those recorded
-        as 'final', and, when the schedule does not begin with a reset, all of them."""
+        as 'final', and, when the schedule does not begin with a reset, all of them. Given
+        ``changes`` (see :meth:`batch_changes`), only those a batch changes, and no ties when
+        the schedule begins with a reset (which refreshes them from their sources)."""
         comps = self.prog.comps
         if not starts_with_reset(self.phase.schedule):
-            return [(n, c) for n in self.prog.order for c in comps[n].kind.compartments]
+            every = [(n, c) for n in self.prog.order for c in comps[n].kind.compartments]
+            return every if changes is None else [k for k in every if k in changes]
         finals = {k for k, m in self.record.items() if m == "final"}
         for n, c in list(finals):      # a wired input recorded 'final' is read from its sources
             if self.prog.is_view(n, c):
                 finals |= {(w.src, w.src_comp) for w in self.prog.inputs[n][c]}
-        return [(n, c) for n in self.prog.order for c, spec in comps[n].kind.compartments.items()
-                if spec.persistent or (n, c) in finals]
+        out = [(n, c) for n in self.prog.order for c, spec in comps[n].kind.compartments.items()
+               if spec.persistent or (n, c) in finals]
+        if changes is None:
+            return out
+        ties = self.ties()
+        return [k for k in out if k in changes and (k not in ties or k in finals)]
+
+    def ties(self) -> set[tuple[str, str]]:
+        return {(n, rc.tie.compartment) for n, rc in self.prog.comps.items() if rc.tie is not None}
+
+    def batch_changes(self, params, state, batch, key, batch_size, check) -> frozenset:
+        """Compartments :meth:`batch` may change: all but those it returns as the very
+        arrays it was given (found by tracing it abstractly; cached per state structure).
+        The rest need not travel from batch to batch."""
+        shapes = jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), (state, batch))
+        cache_key = (str(shapes), batch_size, check)
+        if cache_key not in self._changes:
+            found: set = set()
+
+            def probe(st):
+                new, _ = self.batch(params, st, batch, key, batch_size, check)
+                found.update((n, c) for n, s in new.items() for c, v in s.items()
+                             if v is not st[n][c])
+                return jnp.zeros(())
+
+            jax.eval_shape(probe, state)
+            self._changes[cache_key] = frozenset(found)
+        return self._changes[cache_key]
 
     def _run_block(self, params, carry, block, batch, stim, batch_size, track):
         prog = self.prog
@@ -448,13 +479,24 @@ class PhaseProgram:
         return carry, steps
 
     def _advance_scan(self, params, stim, track, carry, length):
-        """``length`` steps as one ``lax.scan`` whose carry holds only what a step writes.
+        """``length`` steps as one ``lax.scan`` whose carry holds only what a step changes.
 
         Compartments no step changes (clamped inputs, weights during advance, ...) stay
         outside the loop as constants, so XLA hoists what is computed from them alone (e.g.
-        the forward product of a clamped image) instead of redoing it every step."""
+        the forward product of a clamped image) instead of redoing it every step. So do
+        those every step writes with the same value (see :meth:`step_plan`): the first
+        step runs before the loop, after which they are constants too (otherwise XLA
+        copies each of them into the loop's buffers every step)."""
+        written, invariant = self.step_plan(params, carry.state, stim)
+        peeled = bool(invariant) and length > 0
+        if peeled:
+            carry, first = self._step_body(params, stim, track, carry)
+            first = {k: v[None] for k, v in first.items()}
+            length -= 1
+            if not length:
+                return carry, first
+            written = [k for k in written if k not in invariant]
         const = carry.state
-        written = self.written(params, const, stim)
 
         def body(c, _):
             c, rec = self._step_body(params, stim, track, c._replace(state=_merge(const, c.state)))
@@ -462,31 +504,46 @@ class PhaseProgram:
 
         carry, rec = lax.scan(body, carry._replace(state=_select(const, written)), None,
                               length=length)
+        if peeled:
+            rec = {k: jnp.concatenate([first[k], v]) for k, v in rec.items()}
         return carry._replace(state=_merge(const, carry.state)), rec
 
     def written(self, params, state, stim) -> list[tuple[str, str]]:
-        """Compartments one step may change: what kinds return, stimuli and ties (found by
-        tracing the step abstractly; cached per state structure). Wired inputs are views
-        of their sources and are not stored."""
+        """Compartments one step may change (see :meth:`step_plan`)."""
+        return self.step_plan(params, state, stim)[0]
+
+    def step_plan(self, params, state, stim) -> tuple[list, frozenset]:
+        """``(written, invariant)``: the compartments one step may change (what kinds
+        return, stimuli and ties; wired inputs are views of their sources and are not
+        stored), and those of them a step writes with a value that depends on no written
+        compartment, the step's time or its key: from the second step on they hold that
+        value. Found by tracing the step abstractly; cached per state structure."""
+        from ngcspec.invariance import independent_outputs
+
         prog = self.prog
         shapes = jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), state)
         cache_key = str(shapes)
         if cache_key not in self._written:
+            names = [(n, c) for n in prog.order for c in prog.comps[n].kind.compartments]
             found: set = set()
 
-            def probe(st):
-                new, changed = prog._advance(params, st, jnp.zeros((), jnp.int32),
-                                             random.PRNGKey(0), stim)
+            def probe(*flat):
+                parts, ti, key = flat[:-2], flat[-2], flat[-1]
+                new, changed = prog._advance(params, _merge(state, dict(zip(names, parts))),
+                                             ti, key, stim)
                 found.update(changed)
-                return new
+                return [new[n][c] for n, c in names]
 
-            jax.eval_shape(probe, state)
+            flat = [state[n][c] for n, c in names] + [jnp.zeros((), jnp.int32), random.PRNGKey(0)]
+            jaxpr = jax.make_jaxpr(probe)(*flat)
             found.update((n, c) for n, d in self.stim_spec.items() for c in d)
             found.update((c.component, c.compartment) for c in self.phase.clamps
                          if c.source == "data_stimulus")
             found.update((n, rc.tie.compartment) for n, rc in prog.comps.items() if rc.tie)
-            self._written[cache_key] = [(n, c) for n in prog.order
-                                        for c in prog.comps[n].kind.compartments if (n, c) in found]
+            written = [k for k in names if k in found]
+            fixed = independent_outputs(jaxpr, [k in found for k in names] + [True, True])
+            invariant = frozenset(k for k, f in zip(names, fixed) if f and k in found)
+            self._written[cache_key] = (written, invariant)
         return self._written[cache_key]
 
     def _step_body(self, params, stim, track, carry: "Carry"):
@@ -558,10 +615,11 @@ class PhaseProgram:
         def take(rows):
             return {k: v[rows] for k, v in data.items()}
 
-        # Only what a batch hands on travels between batches; the rest starts from the
-        # state given (a schedule that begins with reset overwrites it), so XLA can drop
-        # work whose result nobody reads.
-        kept = self.kept()
+        # Only what a batch hands on and changes travels between batches; the rest starts
+        # from the state given (a schedule that begins with reset overwrites it), so XLA can
+        # drop work whose result nobody reads and copies no array that stays as it was.
+        changes = self.batch_changes(params, state, take(jnp.arange(bsz)), run_key, bsz, check)
+        kept = self.kept(changes)
         template = state
 
         def body(carried, i):
@@ -577,6 +635,8 @@ class PhaseProgram:
         if nb:
             carried, outs["full"] = lax.scan(body, _select(state, kept), jnp.arange(nb))
             state = _merge(template, carried)
+            if any(k in changes and k not in kept for k in self.ties()):
+                state = self.prog.refresh_ties(state)      # left out of the carry above
         if rem:
             part = resize(self.prog, state, rem)
             part, outs["rest"] = self.batch(params, part, take(perm[nb * bsz:]),
@@ -598,12 +658,44 @@ class PhaseProgram:
         if self.listener is not None:
             self.listener(int(i))
 
-    def jitted(self, progress: bool = False, check: str | None = None) -> Callable:
+    def jitted(self, progress: bool = False, check: str | None = None) -> "JittedEpoch":
         """The jitted epoch function (compiled once per structure, input shapes and mode)."""
         key = (progress, check)
         if key not in self._jit:
-            self._jit[key] = jax.jit(partial(self.epoch, progress=progress, check=check))
+            self._jit[key] = JittedEpoch(partial(self.epoch, progress=progress, check=check))
         return self._jit[key]
+
+
+class JittedEpoch:
+    """``epoch(params, state, *args) -> (state, outs)`` jitted, called like the function.
+
+    The compiled program returns only the compartments the epoch changes, and the call
+    hands the others back as the very arrays it was given: a compiled program copies every
+    array it returns unchanged (for a network with optimiser state, most of the state, every
+    call). ``lower`` and ``trace`` (and so ``jax.export``) see that program."""
+
+    def __init__(self, epoch: Callable):
+        def changes(params, state, *args):
+            new, outs = epoch(params, state, *args)
+            return {n: {c: v for c, v in s.items() if v is not state[n][c]}
+                    for n, s in new.items()}, outs
+
+        self._jit = jax.jit(changes)
+
+    def __call__(self, params, state, *args):
+        changed, outs = self._jit(params, state, *args)
+        return {n: {c: changed[n][c] if c in changed[n] else _as_array(v) for c, v in s.items()}
+                for n, s in state.items()}, outs
+
+    def lower(self, *args, **kwargs):
+        return self._jit.lower(*args, **kwargs)
+
+    def trace(self, *args, **kwargs):
+        return self._jit.trace(*args, **kwargs)
+
+
+def _as_array(v):
+    return v if isinstance(v, jax.Array) else jnp.asarray(v)
 
 
 def _select(state: dict, keys) -> dict:

@@ -581,6 +581,7 @@ def det(files):
     return c, c.run(), c.run(), c.run(seed=1)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bitwise_identical_runs(files, det):
     c, r1, r2, _ = det
     assert_bitwise_equal(r1, r2)
@@ -770,6 +771,7 @@ def blowup():
     return ngcspec.load(BLOWUP)
 
 
+@pytest.mark.slow
 def test_non_finite_state_raises_run_error_naming_where(blowup):
     # z <- z + dt (1 - z) with dt = 1e6 grows a million-fold a step and overflows float32
     # (max 3.4e38) at step 6: 1e6, -1e12, ..., -1e36, +1e42. (W does not learn: eta 0.)
@@ -852,3 +854,226 @@ def test_mean_and_accuracy_cover_the_partial_batch(files, metrics_run):
         assert m["m"] == pytest.approx(mean, rel=1e-5)
         assert m["m"] == pytest.approx(metrics_run.records["train/x.zF"][e].mean(), rel=1e-5)
         assert m["acc"] == pytest.approx(acc, abs=1e-9)
+
+
+# =============================================================================================
+# 12. the middle form: typed schedule entries, what Resolved hands the compiler
+
+def test_resolved_schedule_is_typed_entries_in_file_order():
+    from ngcspec.schedule import AdvanceOp, RepeatOp, ResetOp, as_tuples, steps_per_batch
+
+    sched = ngcspec.load(STEPS).resolved.phases["run"].schedule
+    inner = RepeatOp(2, (AdvanceOp(1), RepeatOp(2, (AdvanceOp(2),))))
+    assert sched == (ResetOp(), AdvanceOp(2), inner, ResetOp(), AdvanceOp(3))
+    assert steps_per_batch(sched) == 2 + 2 * (1 + 2 * 2) + 3
+    # the tuple form run directories' fingerprints were written with, so old runs resume
+    assert as_tuples(sched) == (("reset",), ("advance", 2),
+                                ("repeat", 2, (("advance", 1), ("repeat", 2, (("advance", 2),)))),
+                                ("reset",), ("advance", 3))
+    with pytest.raises(AttributeError):
+        sched[1].steps = 5                     # frozen: a resolved schedule can key a cache
+
+
+def test_evolve_entry_names_what_it_evolves(files):
+    from ngcspec.schedule import EvolveOp, evolved
+
+    sched = ngcspec.load(yaml(HEBB, w=files["w23_path"], s=files["stim5_path"])).resolved \
+        .phases["run"].schedule
+    assert sched[1].block[1] == EvolveOp(("W",))
+    assert evolved(sched) == ["W"]
+
+
+RESOLVED = """
+ngcspec: 1
+name: resolved-fields
+dt: 0.5
+dtype: float64
+seed: 7
+data:
+  train: {file: $data, batch_size: 5, shuffle: true}
+components:
+  x: {kind: RateCell, n_units: 3, tau_m: 0.0, act_fx: tanh}
+  z: {kind: RateCell, n_units: 3, tau_m: 2.0, init: {z: {dist: gaussian, std: 1.0}}}
+wires:
+  - x.zF -> z.j
+clamps:
+  x.j: train.x
+schedule: [reset, {advance: 2}]
+phases:
+  train:
+    data: train
+    metrics: {m: {mean: x.zF, unit: 1, scale: 2.0}}
+    record: {z.z: per_batch}
+run:
+  check_finite: false
+"""
+
+
+@pytest.mark.slow
+def test_compiler_reads_only_the_resolved_form(files):
+    # Resolved carries dt, dtype, seed and check_finite, and each phase its mean metrics'
+    # unit and scale: a program built with the file model removed runs as the circuit does
+    import dataclasses
+
+    from ngcspec.compiler import Program, precision
+
+    circuit = ngcspec.load(yaml(RESOLVED, data=files["data_path"]))
+    r = circuit.resolved
+    assert (r.dt, r.dtype, r.seed, r.check_finite) == (0.5, "float64", 7, False)
+    assert r.phases["train"].metric_units == {"m": (1, 2.0)}
+    prog = Program(dataclasses.replace(r, spec=None))
+    with precision(prog.dtype):
+        params = prog.initial_params()
+        pp = prog.phase("train")
+        state = prog.jitted_init(5)(params, 7)
+        _, outs = pp.jitted(check="off")(params, state, pp.device_data(), 7, 0)
+    sums, counts = (np.asarray(a) for a in outs["full"]["metrics"]["m"])
+    assert float(params["dt"]) == 0.5 and state["z"]["z"].dtype == np.float64
+    # unit 1 of each sample, times 2: every sample once per epoch, whatever the shuffle
+    assert sums.sum() / counts.sum() == pytest.approx(2 * np.tanh(files["data_x"][:, 1]).mean())
+    run = circuit.run(epochs=1)
+    assert run.metrics["train"][0]["m"] == pytest.approx(sums.sum() / counts.sum(), rel=1e-12)
+    np.testing.assert_allclose(run.records["train/z.z"][0],
+                               np.asarray(outs["full"]["batch"]["z.z"]).reshape(10, 3), rtol=1e-12)
+
+
+# =============================================================================================
+# 13. a lean compiled step: what every step writes alike leaves the loop; what an epoch
+# leaves unchanged comes back as the arrays given
+
+INVARIANT = """
+ngcspec: 1
+name: invariant-writes
+components:
+  x: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  y: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  w: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  e: {kind: GaussianErrorCell, n_units: 2}
+wires:
+  - x.zF -> e.mu
+  - y.zF -> e.target
+  - x.zF ~> w.j
+clamps:
+  x.j: 1.0
+  y.j: {stimulus: $s}
+  e.mask: 0.0
+schedule:
+  - reset
+  - advance: 3
+  - repeat: 2
+    do: [advance]
+run:
+  check_finite: false
+  record: {e.dmu: per_step, w.z: per_step}
+"""
+
+
+def test_values_every_step_writes_alike_are_found_and_the_first_step_still_sees_the_reset(files):
+    # x copies its constant clamp and e sets its one-step mask back to 1: the same value
+    # every step, so from the second step on they are constants (the first step runs before
+    # the loop). The first step must still read the reset values: the mask clamped to 0
+    # silences e's first derivative, and w reads x.zF one step late (0 after the reset).
+    circuit = ngcspec.load(yaml(INVARIANT, s=files["stim5_path"]))
+    pp = circuit.program.phase("run")
+    written, invariant = pp.step_plan(circuit.params, circuit.init_state(), pp.stimuli())
+    assert invariant == {("x", "z"), ("x", "zF"), ("e", "mask")}
+    assert set(invariant) < set(written)
+    r = circuit.run()
+    s = files["stim5"]                       # y.z = row k of the stimulus at step k
+    dmu = (s - 1.0) * np.array([0, 1, 1, 1, 1])[:, None]       # (target - mu) / 1, masked once
+    np.testing.assert_allclose(r.records["run/e.dmu"][0, :, 0], dmu, **F32)
+    np.testing.assert_allclose(r.records["run/w.z"][0, :, 0], [[0, 0]] + [[1, 1]] * 4, **F32)
+
+
+LEAN = """
+ngcspec: 1
+name: lean
+data:
+  train: {file: $data, batch_size: 5, shuffle: false}
+components:
+  E2: {kind: StaticSynapse, shape: [2, 4], tie: {to: W2.weights, transpose: true}}
+  z0: {kind: RateCell, n_units: 3, tau_m: 0.0}
+  z1: {kind: RateCell, n_units: 4, tau_m: 20.0, act_fx: relu}
+  z2: {kind: RateCell, n_units: 2, tau_m: 0.0}
+  W1: {kind: HebbianSynapse, shape: [3, 4], eta: 0.01, sign_value: -1.0, w_bound: 0.0}
+  W2: {kind: HebbianSynapse, shape: [4, 2], eta: 0.01, sign_value: -1.0, w_bound: 0.0}
+  e1: {kind: GaussianErrorCell, n_units: 4}
+  e2: {kind: GaussianErrorCell, n_units: 2}
+wires:
+  - z0.zF -> W1.inputs
+  - W1.outputs -> e1.mu
+  - z1.z -> e1.target
+  - z1.zF -> W2.inputs
+  - W2.outputs -> e2.mu
+  - z2.z -> e2.target
+  - e2.dmu ~> E2.inputs
+  - E2.outputs -> z1.j
+  - e1.dtarget ~> z1.j_td
+  - z0.zF -> W1.pre
+  - e1.dmu -> W1.post
+  - z1.zF -> W2.pre
+  - e2.dmu -> W2.post
+clamps:
+  z0.j: train.x
+  z2.j: {constant: [1.0, 0.0]}
+schedule: [reset, {advance: 6}, {evolve: [W1, W2]}]
+phases:
+  train: {data: train, metrics: {loss: {mean: e2.L}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def lean(files):
+    circuit = ngcspec.load(yaml(LEAN, data=files["data_path"]))
+    pp = circuit.program.phase("train")
+    fn = pp.jitted(check="batch")            # what ngc run calls (finite check on)
+    state = circuit.init_state()
+    args = (circuit.params, state, pp.device_data(), 0, 0)
+    return circuit, pp, fn, args
+
+
+@pytest.mark.slow
+@pytest.mark.slow
+def test_what_an_epoch_leaves_unchanged_comes_back_as_the_arrays_given(lean):
+    circuit, pp, fn, args = lean
+    state = args[1]
+    new, outs = fn(*args)
+    changed = {(n, c) for n, s in new.items() for c, v in s.items() if v is not state[n][c]}
+    # the schedule begins with a reset, so a batch hands on only what persists: of that,
+    # only what learns changes (E2's tie to W2 is refreshed from W2 at the end)
+    assert changed == {("W1", "weights"), ("W1", "opt_count"), ("W2", "weights"),
+                       ("W2", "opt_count"), ("E2", "weights")}
+    np.testing.assert_allclose(np.asarray(new["E2"]["weights"]), np.asarray(new["W2"]["weights"]).T)
+    assert int(new["W1"]["opt_count"]) == 2 and bool(np.all(np.asarray(outs["full"]["ok"])))
+    # the same numbers as a run with the compiled step of a plain Python loop
+    prog = circuit.program
+    s, data = state, pp.device_data()
+    for b in range(2):
+        rows = {k: v[5 * b:5 * (b + 1)] for k, v in data.items()}
+        s = pp.apply_clamps(prog.reset(circuit.params, s, 5), rows)
+        for t in range(6):
+            s = prog.step(circuit.params, s, t, random.PRNGKey(0))
+        s = prog.evolve(circuit.params, s, ("W1", "W2"), 6)
+    for n in ("W1", "W2"):
+        np.testing.assert_allclose(np.asarray(new[n]["weights"]), np.asarray(s[n]["weights"]),
+                                   rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_the_compiled_step_loop_copies_nothing(lean):
+    # The clamped input, the masks every step sets back to 1 and the tie to weights that do
+    # not change during advance used to be loop carries that XLA copied every step
+    circuit, pp, fn, args = lean
+    _, invariant = pp.step_plan(circuit.params, args[1], pp.stimuli())
+    assert {("z0", "z"), ("z0", "zF"), ("z2", "z"), ("z2", "zF"), ("e1", "mask"),
+            ("e2", "mask"), ("E2", "weights"), ("W1", "outputs")} == set(invariant)
+    hlo = fn.lower(*args).compile().as_text()
+    bodies = {}
+    for comp in re.split(r"\n(?=%|ENTRY)", hlo):
+        bodies[comp.split(" ", 1)[0]] = comp
+    loops = [re.search(r"body=(%[\w.\-]+)", line).group(1)
+             for comp in bodies.values() for line in comp.splitlines() if " while(" in line]
+    innermost = [b for b in loops if " while(" not in bodies[b]]
+    assert innermost
+    for body in innermost:
+        assert not re.search(r"= \S+ copy\(", bodies[body]), bodies[body]
