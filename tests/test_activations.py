@@ -48,6 +48,7 @@ def test_every_name_is_covered():
     assert set(REFERENCE) | {"softmax", "bkwta"} == set(activations.NAMES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 def test_value_and_derivative_match_the_table(name):
     f, df = activations.get(name)
@@ -58,6 +59,7 @@ def test_value_and_derivative_match_the_table(name):
     assert f(x).shape == df(x).shape == x.shape
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SMOOTH + ["relu", "lrelu", "relu6", "elu"])
 def test_derivative_matches_finite_differences(name):
     f, df = activations.get(name)
@@ -81,6 +83,7 @@ def test_sine_uses_omega_0():
     np.testing.assert_allclose(np.asarray(df(jnp.asarray(X))), 2.5 * np.cos(2.5 * X), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_softmax_value_and_jacobian():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 4)) * 3

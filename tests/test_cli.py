@@ -3,6 +3,7 @@
 import json
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from ngcspec.cli.app import app
@@ -45,6 +46,7 @@ def test_components_kind_shows_parameters_and_compartments():
     assert "tau_m" in res.output and "traced" in res.output
 
 
+@pytest.mark.slow
 def test_schema_command_prints_the_generated_schema(tmp_path):
     res = runner.invoke(app, ["schema"])
     assert res.exit_code == 0

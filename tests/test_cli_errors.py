@@ -169,6 +169,7 @@ def json_run(tmp_path_factory):
     return proc, cwd, time.perf_counter() - t0
 
 
+@pytest.mark.slow
 def test_subprocess_json_reports_every_error_of_every_file(json_run):
     proc, cwd, seconds = json_run
     assert proc.returncode == 1, proc.stderr
@@ -344,6 +345,7 @@ def test_a_bug_is_reported_without_traceback_and_other_files_are_still_checked(c
     assert "out of memory" in err and "reduce the sizes" in err
 
 
+@pytest.mark.slow
 def test_run_with_an_unknown_set_parameter_fails_at_validation(tmp_path):
     ok = _valid_circuit(tmp_path)
     proc = _ngc("run", str(ok), "--set", "W1.etta=0.1", "--out", str(tmp_path / "runs"), cwd=tmp_path)
@@ -354,6 +356,7 @@ def test_run_with_an_unknown_set_parameter_fails_at_validation(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_run_fails_before_compiling_or_importing_jax(tmp_path):
     """`ngc run` validates first: a bad --set never reaches the compiler (JAX not even imported)."""
     ok = _valid_circuit(tmp_path)
@@ -378,6 +381,7 @@ def test_run_fails_before_compiling_or_importing_jax(tmp_path):
     assert "expected a number, got 'fast' (value set on the command line: --set W1.eta='fast')" in proc.stderr
 
 
+@pytest.mark.slow
 def test_validation_never_imports_jax(tmp_path):
     ok = _valid_circuit(tmp_path)
     code = textwrap.dedent(f"""
@@ -421,6 +425,7 @@ def test_set_errors_point_at_the_command_line(tmp_path):
     assert exc.value.problems[0].file == "<command line>"
 
 
+@pytest.mark.slow
 def test_run_on_fewer_cpus(tmp_path):
     ok = _valid_circuit(tmp_path)
     proc = _ngc("run", str(ok), "--cpus", "0", "--out", str(tmp_path / "runs"), cwd=tmp_path)

@@ -33,6 +33,7 @@ def _v(seed):
     return np.asarray(s["cells"]["v"])[0], np.asarray(s["other"]["v"])[0], c
 
 
+@pytest.mark.slow
 def test_drawn_initial_values_follow_their_distribution_and_the_seed():
     v, u, c = _v(1)
     assert stats.kstest(v, stats.norm(-65.0, 5.0).cdf).pvalue > 1e-3

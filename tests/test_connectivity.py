@@ -41,6 +41,7 @@ def _degrees_fit_binomial(degrees, n, p):
     return stats.chisquare(observed, expected * observed.sum() / expected.sum()).pvalue
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_in,n_out,p", [(3000, 2000, 0.02), (800, 600, 0.3),
                                           (400, 100_000, 80 / 100_000)])
 def test_degrees_follow_the_requested_probability(n_in, n_out, p):
@@ -59,6 +60,7 @@ def test_degrees_follow_the_requested_probability(n_in, n_out, p):
     assert (real[:, 1:] <= real[:, :-1]).all()
 
 
+@pytest.mark.slow
 def test_an_off_by_one_gap_would_be_caught():
     # the same counts for gaps one longer (p' = p / (1 + p)) must fail the binomial test the
     # first test uses, or that test could not see such a bug
@@ -67,6 +69,7 @@ def test_an_off_by_one_gap_would_be_caught():
     assert stats.binomtest(int((t < n_out).sum()), n_in * n_out, p).pvalue < 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pieces", [[500], [250, 250],
                                     pytest.param([1, 199, 300], marks=pytest.mark.slow),
                                     pytest.param([123, 77, 100, 200], marks=pytest.mark.slow)])
@@ -83,6 +86,7 @@ def test_rows_are_the_same_whatever_the_split(pieces, monkeypatch):
     np.testing.assert_array_equal(np.concatenate([np.asarray(w) for _, w in parts]), w_all)
 
 
+@pytest.mark.slow
 def test_dense_mask_holds_the_lists_connections():
     shape, p = (300, 400), 0.05
     mask = np.asarray(conn.draw_mask(KEY, p, shape, jnp.float32))
@@ -108,6 +112,7 @@ def test_counters_past_two_to_the_32_are_exact():
         np.testing.assert_array_equal(lo, (full & np.uint64(0xFFFFFFFF)).astype(np.uint32))
 
 
+@pytest.mark.slow
 def test_rows_of_a_million_unit_network_draw_alone():
     # rows 800,000.. of 1,000,000 x 1,000,000: counters beyond 2^32, and only 50 rows drawn
     n, p = 1_000_000, 80 / 1_000_000
@@ -118,6 +123,7 @@ def test_rows_of_a_million_unit_network_draw_alone():
     assert stats.binomtest(int((far < n).sum()), 50 * n, p).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_bits_are_jax_randoms_bits():
     shape = (37, 53)
     rows, cols = jnp.arange(37)[:, None], jnp.arange(53)[None, :]
@@ -136,6 +142,7 @@ INITS = [{"dist": "uniform", "low": 0.1, "high": 1.0}, {"dist": "uniform", "low"
          {"dist": "gaussian", "amin": -0.5, "amax": 0.5, "col_mask": 10, "row_mask": [1, 2, 30]}]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inits", [INITS[1:3], pytest.param(INITS, marks=pytest.mark.slow)],
                          ids=["two", "all"])
 def test_weight_entries_are_the_dense_draws(inits):

@@ -187,6 +187,7 @@ def test_validation_does_not_import_jax():
 # ---------------------------------------------------------------------------------------------
 # Forward operators and shapes
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ConvSynapse", "DeconvSynapse"])
 @pytest.mark.parametrize("kshape,x_shape,stride,padding", CASES, ids=IDS)
 def test_outputs_and_transpose_path_match_numpy(kind, kshape, x_shape, stride, padding):
@@ -221,6 +222,7 @@ def test_outputs_and_transpose_path_match_numpy(kind, kshape, x_shape, stride, p
     assert not np.any(arr(s["pre_out"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("padding,stride", [("SAME", 1), ("SAME", 2), ("VALID", 1)])
 def test_conv_adjoint_is_a_deconv_with_the_rotated_kernel(padding, stride):
     """What the docstring promises: conv^T(y) = deconv(y, K rotated 180, in/out swapped)."""
@@ -243,6 +245,7 @@ def test_deconv_paints_the_rotated_kernel():
     np.testing.assert_array_equal(arr(s["outputs"])[0, :, :, 0], [[4, 3], [2, 1]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,kshape,x_shape,stride,padding,want", [
     ("ConvSynapse", (3, 3, 1, 1), (8, 8), 2, "SAME", (4, 4, 1)),        # ceil(8/2)
     ("ConvSynapse", (3, 3, 1, 1), (7, 9), 2, "SAME", (4, 5, 1)),        # ceil(7/2), ceil(9/2)
@@ -262,6 +265,7 @@ def test_output_sizes_follow_the_reference_formulas(kind, kshape, x_shape, strid
     assert s["outputs"].shape == (1, *want)
 
 
+@pytest.mark.slow
 def test_filter_init_draws_the_flattened_kernel_matrix():
     # fan-in = k_h k_w C_in = 200 (ngc-learn's 4-D draw would take k_h = 5); col_mask picks
     # output channels
@@ -298,6 +302,7 @@ HEBB_CASES = [CASES[1], CASES[3], CASES[4], CASES[6]]
 HEBB_IDS = [IDS[1], IDS[3], IDS[4], IDS[6]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["HebbianConvSynapse", "HebbianDeconvSynapse"])
 @pytest.mark.parametrize("kshape,x_shape,stride,padding", HEBB_CASES, ids=HEBB_IDS)
 def test_hebbian_update_is_the_gradient_of_the_local_energy(kind, kshape, x_shape, stride,
@@ -364,6 +369,7 @@ def test_nonnegative_clipping():
     assert w.min() >= 0.0 and w.max() <= 0.5 and np.any(w == 0.5) and np.any(w == 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_w_decay_shrinks_the_kernel_whatever_the_sign(sign):
     # ngc-learn subtracts w_decay K after the sign, so with sign_value -1 its decay grows K
@@ -374,6 +380,7 @@ def test_w_decay_shrinks_the_kernel_whatever_the_sign(sign):
     np.testing.assert_allclose(arr(s["weights"]), k * (1 - 0.1 * 0.5), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_one_by_one_conv_equals_hebbian_synapse_with_l2_prior():
     """A 1x1 kernel on a 1x1 image is a dense synapse: the update (sign -1, w_decay) must be
     HebbianSynapse's with prior [l2, w_decay] and no soft bound, step for step (adam)."""
@@ -400,6 +407,7 @@ def test_one_by_one_conv_equals_hebbian_synapse_with_l2_prior():
                                **TOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["HebbianConvSynapse", "HebbianDeconvSynapse"])
 def test_evolve_without_bias_keeps_zero_biases_and_the_next_advance_works(kind):
     # ngc-learn sets biases to None here and the next advance_state crashes
@@ -424,6 +432,7 @@ def _stdp_factors(s, x_shape, c_in, p_pre=0.2, p_post=0.2):
             "postTrace": rng.uniform(0, 1, (2, *shape_out))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["TraceSTDPConvSynapse", "TraceSTDPDeconvSynapse"])
 @pytest.mark.parametrize("kshape,x_shape,stride,padding", HEBB_CASES, ids=HEBB_IDS)
 def test_trace_stdp_kernel_update_is_ltp_minus_ltd(kind, kshape, x_shape, stride, padding):
@@ -490,6 +499,7 @@ def test_trace_stdp_conv_clips_to_the_reference_bounds():
     assert np.isclose(w, 0.01).any() and np.isclose(w, 0.49).any()
 
 
+@pytest.mark.slow
 def test_one_by_one_trace_stdp_conv_is_trace_stdp_summed_over_pixels():
     common = dict(A_plus=0.4, A_minus=0.25, pretrace_target=0.1)
     conv = syn("TraceSTDPConvSynapse", (1, 1, 3, 2), (2, 2), 1, "VALID", eta=1.0, **common)
@@ -586,12 +596,14 @@ schedule: [reset, advance]
 # ---------------------------------------------------------------------------------------------
 # The example circuit
 
+@pytest.mark.slow
 def test_examples_validate():
     proc = subprocess.run([NGC, "validate", str(EXAMPLE), str(DECONV_EXAMPLE)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path,epochs,kernel", [
     (EXAMPLE, 4, (3, 3, 4, 1)),
     (DECONV_EXAMPLE, 3, (4, 4, 8, 1)),

@@ -106,6 +106,7 @@ def test_stp_hand_check():
     np.testing.assert_allclose(syn["x"], [[[0.819375]]], rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("regime, u0, tau_f, tau_d", [
     ("facilitating", 0.1, 750.0, 20.0),
     ("depressing", 0.6, 20.0, 300.0),
@@ -188,6 +189,7 @@ def test_stp_scale_by_dt_recovers_exponentially_as_dt_goes_to_zero():
     assert 6 < errors[0] / errors[1] < 14          # first order: 10x smaller for 10x smaller dt
 
 
+@pytest.mark.slow
 def test_stp_reset_and_compartments():
     kind = get_kind("STPDenseSynapse")
     shapes = kind.shapes(STPParams(shape=[3, 5]))
@@ -220,6 +222,7 @@ def test_stp_defaults_alias_and_resources():
         STPParams(shape=[2, 2], batch_size=3)
 
 
+@pytest.mark.slow
 def test_stp_p_conn_mask_silences_pruned_synapses():
     syn = stp(shape=(10, 12), batch=1, p_conn=0.4, seed=3,
               weight_init={"dist": "constant", "value": 1.0},
@@ -327,6 +330,7 @@ def test_single_spike_response_tends_to_the_closed_form_kernel(kind):
     assert 6 < errors[0.1] / errors[0.01] < 14         # first-order convergence
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS[1:])
 def test_current_is_minus_g_times_driving_force(kind):
     e_syn = -10.0
@@ -343,6 +347,7 @@ def test_current_is_minus_g_times_driving_force(kind):
     np.testing.assert_allclose(b["i_syn"], -2.0 * g, **TOL)    # voltage-independent
 
 
+@pytest.mark.slow
 def test_is_nonplastic_weights_and_p_conn():
     syn = conductance("ExponentialSynapse", shape=(6, 5), batch=1,
                       weight_init={"dist": "gaussian"})
@@ -455,6 +460,7 @@ run:
 CIRCUITS = Path(__file__).resolve().parent.parent / "circuits"
 
 
+@pytest.mark.slow
 def test_stp_example_matches_the_numpy_recursion():
     res = ngcspec.load(CIRCUITS / "stp_depression_facilitation.yaml").run()
     spikes = np.load(CIRCUITS / "data" / "stp_spikes.npy")[:, None, :].astype(np.float64)
@@ -479,6 +485,7 @@ def test_stp_example_matches_the_numpy_recursion():
         np.testing.assert_allclose([amps[0], amps[1], amps[9], amps[10]], expected, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_conductance_examples_match_the_recursions():
     spikes = np.load(CIRCUITS / "data" / "conductance_spikes.npy")[:, None, :].astype(float)
     res = ngcspec.load(CIRCUITS / "conductance_kernels.yaml").run()

@@ -71,6 +71,7 @@ def test_buckets_end_at_the_bound():
 # ---------------------------------------------------------------------------------------------
 # Dense weights
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch,p", [(1, 0.01), (3, 0.02), (2, 0.5)])
 def test_event_matmul_is_the_dense_product(batch, p, paths):
     rng = np.random.default_rng(batch)
@@ -88,6 +89,7 @@ def _trace_rule(mats, pre, post):
     return TraceSTDPSynapse.rule(P, {**mats, **pre, **post}, None)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch,p_pre,p_post", [(1, 0.05, 0.1), (4, 0.05, 0.1), (2, 0.6, 0.1),
                                                 (2, 0.05, 0.9), (3, 0.0, 0.2), (1, 0.1, 0.0)])
 def test_event_update_rewrites_what_the_dense_rule_would(batch, p_pre, p_post):
@@ -164,6 +166,7 @@ def _network(kind, event, batch):
     return text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,batch", [("TraceSTDPSynapse", 1), ("TraceSTDPSynapse", 3),
                                         ("ExpSTDPSynapse", 2), ("EventSTDPSynapse", 2),
                                         ("MSTDPETSynapse", 1)])
@@ -200,6 +203,7 @@ def test_event_driven_reset_clips_weights_into_the_rules_bounds():
 # ---------------------------------------------------------------------------------------------
 # Connection lists
 
+@pytest.mark.slow
 def test_lists_hold_the_dense_synapses_network(paths):
     kw = dict(shape=[60, 50], p_conn=0.1, seed=7)
     dense = Single("DenseSynapse", weight_init={"dist": "uniform", "low": 0.1, "high": 1.0}, **kw)
@@ -262,6 +266,7 @@ def _lists_circuit(tmp_path, kind, extra="", **arrays):
     return LISTS_FROM_FILES.replace("KIND", kind).replace("INIT", extra + f"init: {{{init}}}")
 
 
+@pytest.mark.slow
 def test_targets_from_a_file_hold_each_rows_connections_first(tmp_path, paths):
     # a row ends at its first empty slot (5 = n_out, or any target outside [0, 5)), so a
     # file whose row has a connection after an empty slot is refused, naming the row
@@ -330,6 +335,7 @@ phases:
 """
 
 
+@pytest.mark.slow
 def test_sparse_conductance_network_matches_the_dense_masked_one(tmp_path, paths):
     # a small COBA-like E/I network (stronger excitation), kicked off by random initial
     # conductances; 50 ms at dt 0.1
@@ -370,6 +376,7 @@ def test_spike_counter_counts_since_reset():
     assert float(np.sum(c["counts"])) == 0.0
 
 
+@pytest.mark.slow
 def test_counter_uniform_is_uniform_fresh_and_reproducible():
     key = jax.random.PRNGKey(0)
     u = np.asarray(counter_uniform(key, (1000, 100), jnp.float32)).ravel()

@@ -51,6 +51,7 @@ def test_every_core_kind_appears_in_an_example():
     assert CORE_KINDS <= kinds, f"no example uses {sorted(CORE_KINDS - kinds)}"
 
 
+@pytest.mark.slow
 def test_ngc_validate_accepts_every_example():
     proc = subprocess.run([NGC, "validate", *map(str, FILES)], capture_output=True, text=True,
                           timeout=120)
@@ -111,6 +112,7 @@ def test_hebbian_lesson3_weights_double_on_each_spike():
 # RewardErrorCell: online and episodic predictions against their recursions
 
 
+@pytest.mark.slow
 def test_reward_prediction_follows_its_recursions():
     res = run("reward_prediction.yaml")
     reward = np.load(DATA / "reward.npy").ravel()
@@ -160,6 +162,7 @@ def test_leaky_noise_population_has_the_ou_mean_and_variance():
 # Gaussian vs Laplacian error cells: least squares vs least absolute deviations
 
 
+@pytest.mark.slow
 def test_robust_regression_gaussian_is_least_squares_laplacian_is_lad():
     from scipy.optimize import linprog
 
@@ -190,6 +193,7 @@ def test_robust_regression_gaussian_is_least_squares_laplacian_is_lad():
 # BernoulliErrorCell: logistic regression by the delta rule, re-done in NumPy
 
 
+@pytest.mark.slow
 def test_bernoulli_logistic_regression_matches_numpy_gradient_ascent():
     res = run("bernoulli_logistic_digits.yaml")
     train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
@@ -219,6 +223,7 @@ def sparse_coding():
     return run("sparse_coding_digits.yaml", epochs=3)
 
 
+@pytest.mark.slow
 def test_sparse_coding_reconstruction_error_falls(sparse_coding):
     train = [m["energy"] for m in sparse_coding.metrics["train"]]
     test = [m["energy"] for m in sparse_coding.metrics["test"]]
@@ -229,6 +234,7 @@ def test_sparse_coding_reconstruction_error_falls(sparse_coding):
     assert -2 * test[-1] / (40 * 64) < 0.003                        # per-pixel squared error
 
 
+@pytest.mark.slow
 def test_sparse_coding_dictionary_is_normalised_and_tied(sparse_coding):
     W1 = np.asarray(sparse_coding.state["W1"]["weights"])
     np.testing.assert_allclose(np.linalg.norm(W1, axis=1), 1.0, atol=1e-5)
@@ -244,6 +250,7 @@ def classifier():
     return run("pc_digits_classifier.yaml", epochs=2)
 
 
+@pytest.mark.slow
 def test_pc_classifier_learns_the_digits_in_two_epochs(classifier):
     acc = classifier.metrics["test"][-1]["accuracy"]
     assert acc > 0.85, acc
@@ -251,6 +258,7 @@ def test_pc_classifier_learns_the_digits_in_two_epochs(classifier):
     assert energy[1] > energy[0]
 
 
+@pytest.mark.slow
 def test_pc_classifier_test_phase_reads_the_feedforward_prediction(classifier):
     # With e2 silenced and the one-step gain on e1, z1 sits at W1 x + b1 from step 1 on, so
     # e2.mu is the plain feed-forward pass relu(x W1 + b1) W2 + b2.

@@ -280,6 +280,7 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None
                                        HealthCheck.data_too_large])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_data_mutations_give_located_errors(folder, data):
@@ -291,6 +292,7 @@ def test_data_mutations_give_located_errors(folder, data):
     check_answer(_write(folder, text), text)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_text_mutations_give_located_errors(folder, data):
@@ -303,6 +305,7 @@ def test_text_mutations_give_located_errors(folder, data):
     assert not (folder / "PWNED").exists() and not Path("PWNED").exists()
 
 
+@pytest.mark.slow
 def test_mutants_through_the_cli(folder, tmp_path, capsys, monkeypatch):
     """Real `ngc validate` on mutants: exit 0 (valid) or 1 (located errors), no traceback."""
     monkeypatch.setattr(sys, "argv", list(sys.argv))

@@ -83,6 +83,7 @@ PRIOR_SCORE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prior", list(PRIOR_SCORE))
 def test_rate_cell_euler_step_with_each_prior(x64, prior):
     z0 = arr([[-1.3, -0.2, 0.0, 0.4, 2.1]])
@@ -122,6 +123,7 @@ RATE_LINEAR = {"euler": 0.5, "midpoint": 0.375, "heun": 0.375, "ralston": 0.375,
                "rk1": 0.5, "rk2": 0.375, "rk2_heun": 0.375, "rk2_ralston": 0.375}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(RATE_LINEAR))
 def test_rate_cell_integrators(x64, method):
     c = cell("RateCell", n_units=1, tau_m=2.0, prior=["gaussian", 1.0], integration_type=method)
@@ -207,12 +209,14 @@ def test_rate_cell_cauchy_threshold(x64):
     assert u[0, 0] == pytest.approx((2 + np.sqrt(3.19)) / 2)
 
 
+@pytest.mark.slow
 def test_cauchy_threshold_gradient_is_finite(x64):
     from ngcspec.components.graded import cauchy_threshold
     g = jax.grad(lambda z: jnp.sum(cauchy_threshold(z, 1.0)))(jnp.asarray([0.5, 2.0]))
     assert np.isfinite(np.asarray(g)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("act", [n for n in activations.NAMES])
 def test_rate_cell_output_uses_each_activation(x64, act):
     # Stateless, so zF = f(j) * output_scale for every name, softmax included.
@@ -327,6 +331,7 @@ def test_gaussian_sigma_reset_and_drive(x64):
     np.testing.assert_array_equal(np.asarray(c["mask"]), 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,pred,deriv", [("GaussianErrorCell", "mu", "dmu"),
                                               ("LaplacianErrorCell", "shift", "dshift"),
                                               ("BernoulliErrorCell", "p", "dp")])
@@ -380,6 +385,7 @@ def test_bernoulli_error_cell_probabilities(x64):
     assert float(out["L"]) == pytest.approx(np.sum(x * np.log(p) + (1 - x) * np.log(1 - p)))
 
 
+@pytest.mark.slow
 def test_bernoulli_dp_has_no_spurious_sigmoid_factor(x64):
     # ngc-learn multiplies dL/dp by sigmoid'(p) when p holds probabilities.
     p, x, h = 0.3, 1.0, 1e-6
@@ -392,6 +398,7 @@ def test_bernoulli_dp_has_no_spurious_sigmoid_factor(x64):
     assert float(out["dp"][0, 0]) != pytest.approx(sig(p) * (1 - sig(p)) / 0.3)
 
 
+@pytest.mark.slow
 def test_bernoulli_error_cell_logits(x64):
     logits = arr([[-2.0, 0.0, 1.5, 4.0]])
     x = arr([[0.0, 1.0, 1.0, 0.0]])
@@ -418,6 +425,7 @@ def test_bernoulli_clips_probabilities(x64):
 # ---------------------------------------------------------------------------------------------
 # LeakyNoiseCell
 
+@pytest.mark.slow
 def test_leaky_noise_cell_without_noise(x64):
     tau, dt, leak = 10.0, 0.5, 1.5
     x0 = arr([[-0.4, 0.2, 1.0]])
@@ -432,6 +440,7 @@ def test_leaky_noise_cell_without_noise(x64):
     np.testing.assert_allclose(np.asarray(out["r_prime"]), (x1 >= 0) * 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,expected", [("ralston", 0.375), ("rk4", 0.3932291666666667)])
 def test_leaky_noise_cell_integrators(x64, method, expected):
     # ngc-learn raises KeyError for ralston and rk4 here. dx/dt = (1 - x)/2 from 0, dt = 1.
@@ -440,6 +449,7 @@ def test_leaky_noise_cell_integrators(x64, method, expected):
     assert float(c.advance(j_input=1.0)["x"][0, 0]) == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_leaky_noise_statistics_and_independence(x64):
     n, tau, dt, s_pre, s_post = 20000, 8.0, 1.0, 0.5, 0.3
     c = cell("LeakyNoiseCell", n_units=n, tau_x=tau, act_fx="identity", sigma_pre=s_pre,
@@ -460,6 +470,7 @@ def test_leaky_noise_statistics_and_independence(x64):
     assert abs(np.corrcoef(eps_pre, eps2)[0, 1]) < tol
 
 
+@pytest.mark.slow
 def test_leaky_noise_same_seed_same_numbers():
     a = Single("LeakyNoiseCell", n_units=4, tau_x=5.0, seed=3).advance(j_input=1.0)
     b = Single("LeakyNoiseCell", n_units=4, tau_x=5.0, seed=3).advance(j_input=1.0)

@@ -32,6 +32,7 @@ def test_constant_is_exact():
     np.testing.assert_array_equal(w, np.full((3, 4), -0.25, np.float32))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(3, 3), (2, 4), (4, 2)])
 def test_diag_offdiag_is_exact(shape):
     w = sample({"dist": "diag_offdiag", "on_diag": 2.0, "off_diag": -0.5}, shape)
@@ -50,6 +51,7 @@ def test_constant_requires_value_and_diag_offdiag_requires_both():
 
 # --- random distributions: statistics --------------------------------------------------------
 
+@pytest.mark.slow
 def test_uniform_bounds_moments_and_ks():
     low, high = -0.5, 1.5
     w = sample({"dist": "uniform", "low": low, "high": high}, (200, 100)).ravel()
@@ -59,6 +61,7 @@ def test_uniform_bounds_moments_and_ks():
     assert stats.kstest(w, stats.uniform(loc=low, scale=high - low).cdf).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_uniform_defaults_are_unit_interval():
     w = sample({"dist": "uniform"}, (100, 100))
     assert w.min() >= 0.0 and w.max() < 1.0 and abs(w.mean() - 0.5) < 0.02
@@ -69,6 +72,7 @@ def test_uniform_rejects_high_below_low():
         parse({"dist": "uniform", "low": 1.0, "high": 0.0})
 
 
+@pytest.mark.slow
 def test_gaussian_moments_and_ks():
     w = sample({"dist": "gaussian", "mean": 1.0, "std": 0.05}, (200, 100)).ravel()
     assert abs(w.mean() - 1.0) < 0.002                     # se = 0.05/141 = 3.5e-4
@@ -76,6 +80,7 @@ def test_gaussian_moments_and_ks():
     assert stats.kstest(w, stats.norm(loc=1.0, scale=0.05).cdf).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_gaussian_defaults_are_standard_normal():
     w = sample({"dist": "gaussian"}, (100, 100))
     assert abs(w.mean()) < 0.05 and abs(w.std() - 1.0) < 0.05
@@ -116,6 +121,7 @@ def test_log_gaussian_default_sigma_is_one():
     assert abs(np.log(w).std() - 1.0) < 0.03
 
 
+@pytest.mark.slow
 def test_same_key_same_values_other_key_other_values():
     spec = {"dist": "gaussian"}
     np.testing.assert_array_equal(sample(spec, (5, 5), seed=3), sample(spec, (5, 5), seed=3))
@@ -135,6 +141,7 @@ def with_options(**opts):
     return {**RAW, **opts}
 
 
+@pytest.mark.slow
 def test_amin_amax_clip_the_raw_draw():
     raw = sample(RAW, (20, 20), seed=1)
     w = sample(with_options(amin=-0.3, amax=0.4), (20, 20), seed=1)
@@ -151,6 +158,7 @@ def test_amin_above_amax_is_rejected():
         parse(with_options(amin=1.0, amax=0.0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(5, 5), (4, 6)])
 def test_triangles(shape):
     raw = sample(RAW, shape, seed=2)
@@ -165,6 +173,7 @@ def test_lower_and_upper_triangle_are_mutually_exclusive():
         parse(with_options(lower_triangle=True, upper_triangle=True))
 
 
+@pytest.mark.slow
 def test_hollow_and_eye():
     raw = sample(RAW, (4, 5), seed=3)
     eye = np.eye(4, 5)
@@ -185,6 +194,7 @@ def test_options_apply_in_reference_order():
     np.testing.assert_array_equal(w, np.zeros((3, 3)))
 
 
+@pytest.mark.slow
 def test_col_mask_list_keeps_those_columns():
     raw = sample(RAW, (3, 5), seed=4)
     w = sample(with_options(col_mask=[0, 3]), (3, 5), seed=4)
@@ -193,6 +203,7 @@ def test_col_mask_list_keeps_those_columns():
     np.testing.assert_array_equal(w, expected)
 
 
+@pytest.mark.slow
 def test_row_mask_list_keeps_those_rows():
     raw = sample(RAW, (4, 3), seed=5)
     w = sample(with_options(row_mask=[1]), (4, 3), seed=5)
@@ -201,6 +212,7 @@ def test_row_mask_list_keeps_those_rows():
     np.testing.assert_array_equal(w, expected)
 
 
+@pytest.mark.slow
 def test_col_mask_int_keeps_n_random_columns():
     chosen = set()
     for seed in range(6):

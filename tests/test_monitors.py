@@ -49,6 +49,7 @@ def dense_and_listed():
     return dense, listed, rate
 
 
+@pytest.mark.slow
 def test_spike_times_are_the_dense_records_nonzeros(dense_and_listed):
     dense, listed, _ = dense_and_listed
     for key in ("run/z.s", "run/p.outputs"):

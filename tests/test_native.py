@@ -32,6 +32,7 @@ def test_the_library_builds_loads_and_is_used():
     assert "ngc_spike_rows_f32" in hlo
 
 
+@pytest.mark.slow
 def test_a_kernel_called_first_in_a_process_loads_the_library():
     import subprocess
     import sys
@@ -82,6 +83,7 @@ def dense_of(targets, weights, n_out):
     return dense
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch,p,row_start", [(1, 0.05, 0), (3, 0.3, 0), (2, 0.3, 17)])
 def test_spike_scatter_is_the_product_of_the_lists(batch, p, row_start):
     rng = np.random.default_rng(10 + batch)
@@ -154,6 +156,7 @@ def _stdp_case(rng, batch, p_pre, p_post, n_in=120, n_out=40):
             "postTrace": rng.uniform(0, 1, (batch, n_out))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch,p_pre,p_post,extra", [
     (1, 0.05, 0.1, {}), (4, 0.05, 0.1, {}), (3, 0.6, 0.5, {}), (2, 0.0, 0.2, {}),
@@ -198,6 +201,7 @@ KIND_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("case", list(KIND_CASES))
@@ -247,6 +251,7 @@ def _three_ways(kind, p, s, batch):
     return dense, twin, kernel
 
 
+@pytest.mark.slow
 def test_derivatives_are_those_of_the_product():
     rng = np.random.default_rng(3)
     x = sparse(rng, (2, 60), 0.1).astype(np.float32)
@@ -277,6 +282,7 @@ def test_off_switch_gives_the_twins(monkeypatch):
     assert "ngc_spike_rows" not in hlo
 
 
+@pytest.mark.slow
 def test_run_summaries_say_whether_the_kernels_ran(tmp_path):
     import json
 
@@ -343,6 +349,7 @@ def _event_program():
     return fn, (circuit.params, circuit.init_state(), phase.device_data(), 0, 0)
 
 
+@pytest.mark.slow
 def test_whole_spiking_programs_lower_for_gpus_without_the_kernels():
     # event-driven STDP and connection lists in one circuit: lowered for CUDA (no GPU needed),
     # the program must hold the XLA twins only; lowered for the CPU, the kernels
@@ -354,6 +361,7 @@ def test_whole_spiking_programs_lower_for_gpus_without_the_kernels():
         assert kernel in cpu, kernel
 
 
+@pytest.mark.slow
 def test_a_rule_without_a_kernel_runs_its_xla_event_path(monkeypatch):
     fn, args = _event_program()
     with_kernel = np.asarray(fn(*args)[0]["W"]["weights"])
@@ -372,6 +380,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_cases_match_the_dense_rules_and_products(data):

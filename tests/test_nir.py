@@ -225,6 +225,7 @@ schedule: [reset, advance]
     assert np.array_equal(np.asarray(state["W"]["weights"]), np.arange(6).reshape(2, 3))
 
 
+@pytest.mark.slow
 def test_conv_and_sum_pool_import_against_numpy():
     """Conv2d (OIHW, padding 1) then SumPool2d 2x2, against a direct numpy sum."""
     rng = np.random.default_rng(5)

@@ -64,6 +64,7 @@ def test_threshold_cell_holds_images():
     assert np.array_equal(np.asarray(t.advance(j=j)["s"]), (j > 1.0).astype(np.float32))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, params", [
     ("Flatten", {"shape": [2, 3, 4], "order": "chw"}),
     ("Flatten", {"shape": [2, 3, 4]}),
@@ -142,6 +143,7 @@ def _nir_reference(x, k, kb, W, b, theta):
     return conv, flat, a, (a - theta > 0).astype(np.float64)
 
 
+@pytest.mark.slow
 def test_conv_flatten_affine_threshold_graph_against_numpy():
     rng = np.random.default_rng(7)
     theta = 0.3
@@ -207,6 +209,7 @@ run: {record: {th.s: per_step}}
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["chw", "hwc"])
 def test_export_import_round_trip_gives_the_same_file(order, tmp_path):
     src = tmp_path / "shaped.yaml"

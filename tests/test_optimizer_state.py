@@ -52,6 +52,7 @@ def test_apply_reads_and_writes_the_compartments_of_each_optimizer():
     np.testing.assert_allclose(new["W"], w - 0.5 * step, rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-6)])
 def test_adam_reproduces_optax_over_100_steps(dtype, tol):
     import optax  # in the test extra only: ngcspec does not depend on it

@@ -37,6 +37,7 @@ def test_sgd_matches_numpy_over_several_steps():
         assert int(state.count) == k
 
 
+@pytest.mark.slow
 def test_adam_matches_numpy_over_several_steps():
     rng = np.random.default_rng(1)
     theta = rng.normal(size=(4, 3))
@@ -51,6 +52,7 @@ def test_adam_matches_numpy_over_several_steps():
     assert int(state.count) == 6
 
 
+@pytest.mark.slow
 def test_adam_first_step_is_minus_eta_sign():
     u = np.array([[3.0, -0.002], [0.5, -40.0]])
     opt = optimizers.adam()
@@ -62,6 +64,7 @@ def test_adam_first_step_is_minus_eta_sign():
     np.testing.assert_allclose(state.nu[0], 0.001 * u ** 2, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_adam_zero_update_leaves_params():
     opt = optimizers.adam()
     p0 = (jnp.ones((2,)),)

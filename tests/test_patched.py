@@ -80,6 +80,7 @@ def patched(kind="PatchedSynapse", geometry=GEOMETRIES[1], batch=2, **params):
 
 # --- geometry ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_dense_equivalent_is_the_interior_of_ngclearns_matrix(geometry):
     n, shape, stride = geometry
@@ -123,6 +124,7 @@ def test_block_diagonal_and_overlapping_masks_by_hand():
     ])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_mask_and_weights_outside_the_patches(kind):
     syn = patched(kind, GEOMETRIES[2])
@@ -134,6 +136,7 @@ def test_mask_and_weights_outside_the_patches(kind):
     assert np.all(dense[~g.support()] == 0) and np.all(dense[g.support()] != 0)
 
 
+@pytest.mark.slow
 def test_each_block_is_its_own_draw_of_weight_init():
     syn = patched(geometry=(16, (128, 128), (0, 0)), weight_init={"dist": "fan_in_gaussian"})
     w = arr(syn["weights"])
@@ -144,6 +147,7 @@ def test_each_block_is_its_own_draw_of_weight_init():
 
 # --- advance -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_block_diagonal_outputs_equal_independent_dense_submodels():
     n, d_i, d_j = 4, 5, 3
     syn = Single("PatchedSynapse", shape=[n * d_i, n * d_j], n_sub_models=n, batch_size=3,
@@ -161,6 +165,7 @@ def test_block_diagonal_outputs_equal_independent_dense_submodels():
         [x[:, k * d_i:(k + 1) * d_i] @ w[k] for k in range(n)], axis=1) * 1.5 + b, **TOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_forward_and_transpose_equal_the_dense_equivalent(geometry):
     n, shape, stride = geometry
@@ -204,6 +209,7 @@ def test_weights_written_into_unowned_entries_do_not_count_twice():
     np.testing.assert_allclose(syn["outputs"], [[4, 7, 7, 7, 7, 4]], **TOL)
 
 
+@pytest.mark.slow
 def test_p_conn_and_block_mask():
     g = Patches(2, 8, 8, 1, 1)
     block_mask = np.ones((8, 8))
@@ -296,6 +302,7 @@ def compare_hebbian(geometry, steps=3, batch=3, seed=0, **kw):
     return syn
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("geometry", GEOMETRIES[:4])
 def test_hebbian_update_is_the_dense_update_restricted_to_the_patches(geometry):
     compare_hebbian(geometry, eta=0.05, sign_value=-1.0, w_bound=1.0)
@@ -317,6 +324,7 @@ def test_hebbian_clipping_and_nonnegative():
                     sign_value=-1.0, steps=2)
 
 
+@pytest.mark.slow
 def test_hebbian_with_one_patch_is_hebbian_synapse():
     kw = dict(eta=0.1, sign_value=-1.0, optim_type="adam", prior=["l1", 0.05],
               weight_init={"dist": "gaussian", "std": 0.5})
@@ -463,6 +471,7 @@ def test_overlap_demo_example_counts_the_connections():
     assert res.state["W"]["weights"].shape == (3, 5, 4)
 
 
+@pytest.mark.slow
 def test_patched_pc_digits_example_learns_within_the_patches():
     res = ngcspec.load(CIRCUITS / "patched_pc_digits.yaml").run(epochs=2)
     energy = [m["recon_energy"] for m in res.metrics["train"]]

@@ -87,6 +87,7 @@ def _last_epoch(spike_rows):
     return spike_rows[spike_rows[:, 0] == spike_rows[:, 0].max()]
 
 
+@pytest.mark.slow
 def test_raster_has_one_dot_per_recorded_spike(view):
     rec = _rec(view, "test/z.s")
     fig = spikes.raster(view, rec)
@@ -103,6 +104,7 @@ def test_raster_has_one_dot_per_recorded_spike(view):
         assert ax.get_xlabel() == "time (ms)"
 
 
+@pytest.mark.slow
 def test_rate_curve_integrates_to_the_spike_count(view):
     rec = _rec(view, "test/z.s")
     fig = spikes.population_rate(view, rec, window_ms=5.0)

@@ -54,6 +54,7 @@ def _images(page: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
 
 
+@pytest.mark.slow
 def test_report_embeds_every_plot_and_the_order_graph(run_dir):
     path = write_report(run_dir)
     assert path == run_dir / "report.html"

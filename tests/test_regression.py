@@ -313,6 +313,7 @@ def test_ngc_run_lasso_diabetes_prints_the_objective_and_records_the_coefficient
     assert float(rec["fit/err.L"]) == pytest.approx(-0.5 * r @ r, rel=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, ref", [
     ("ridge_diabetes.yaml", lambda X, y: sk_fit(Ridge, X, y, alpha=1.0)),
     ("elastic_net_diabetes.yaml",

@@ -110,6 +110,7 @@ def test_load_run_incomplete_directory(tmp_path):
         ngcspec.load_run(tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_run_writes_directory_and_resume_continues(tmp_path):
     circuit = tmp_path / "tiny.yaml"
     circuit.write_text(TINY)

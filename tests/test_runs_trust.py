@@ -88,6 +88,7 @@ def _assert_same_run(a, b):
         np.testing.assert_array_equal(v, b.records[k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_run_directory_is_self_contained_and_resumes_exactly(files_circuit, tmp_path):
     circuit = ngcspec.load(files_circuit)
     whole = write_run(circuit.run(epochs=3), circuit.resolved, tmp_path / "runs")
@@ -115,6 +116,7 @@ def test_run_directory_is_self_contained_and_resumes_exactly(files_circuit, tmp_
     _assert_same_run(load_run(whole), load_run(resumed))
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_circuit_but_weights_only_takes_it(files_circuit, tmp_path):
     circuit = ngcspec.load(files_circuit)
     run_dir = write_run(circuit.run(epochs=1), circuit.resolved, tmp_path / "runs")
@@ -140,6 +142,7 @@ def test_resume_refuses_another_circuit_but_weights_only_takes_it(files_circuit,
         resume(circuit, run_dir, seed=9)
 
 
+@pytest.mark.slow
 def test_damaged_or_changed_run_directories_are_located_errors(files_circuit, tmp_path):
     circuit = ngcspec.load(files_circuit)
     run_dir = write_run(circuit.run(epochs=1), circuit.resolved, tmp_path / "runs")
@@ -186,6 +189,7 @@ def test_cli_refuses_a_file_as_out_before_compiling(files_circuit, tmp_path, mon
     assert target.read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_cli_resume_of_a_corrupt_checkpoint_exits_1(files_circuit, tmp_path, monkeypatch, capsys):
     circuit = ngcspec.load(files_circuit)
     run_dir = write_run(circuit.run(epochs=1), circuit.resolved, tmp_path / "runs")
@@ -196,6 +200,7 @@ def test_cli_resume_of_a_corrupt_checkpoint_exits_1(files_circuit, tmp_path, mon
     assert "checkpoint.npz: it is damaged or truncated" in err
 
 
+@pytest.mark.slow
 def test_cli_resume_with_seed_is_refused(files_circuit, tmp_path, monkeypatch, capsys):
     circuit = ngcspec.load(files_circuit)
     run_dir = write_run(circuit.run(epochs=1), circuit.resolved, tmp_path / "runs")
@@ -205,6 +210,7 @@ def test_cli_resume_with_seed_is_refused(files_circuit, tmp_path, monkeypatch, c
     assert code == 1 and "--seed 4 with --resume" in err and TRACEBACK not in err
 
 
+@pytest.mark.slow
 def test_runs_finishing_together_both_land(files_circuit, tmp_path, monkeypatch):
     import ngcspec.rundir as rd
 

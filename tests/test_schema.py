@@ -110,6 +110,7 @@ def test_every_shipped_circuit_fits_the_schema_as_ngcspec_reads_it():
         assert not errors, (f.name, errors[:3])
 
 
+@pytest.mark.slow
 def test_every_shipped_circuit_fits_the_schema_as_an_editor_reads_it():
     """Loaded by a YAML 1.2 reader (ruamel.yaml, as yaml-language-server reads YAML 1.2):
     '1.0e7' arrives as a number there."""
@@ -126,6 +127,7 @@ def test_every_shipped_circuit_fits_the_schema_as_an_editor_reads_it():
     assert "1.0e7" in text
 
 
+@pytest.mark.slow
 def test_form_mistakes_of_the_malformed_corpus_fail_the_schema_where_ngcspec_points():
     from ngcspec.errors import CircuitError
     from ngcspec.yamlsrc import load_yaml

@@ -90,6 +90,7 @@ def test_kind_is_registered_and_documented(kind):
     cls.Params.model_json_schema()
 
 
+@pytest.mark.slow
 def test_validation_of_spiking_circuits_does_not_import_jax():
     code = ("import sys, ngcspec.components.spiking as s, ngcspec.components.stdp as d; "
             "s.LIFCell.Params(n_units=2, tau_m=10.0); "
@@ -162,6 +163,7 @@ def test_lif_upstream_spike_train():
     assert [k for k, s in enumerate(spikes) if s] == [2, 10]
 
 
+@pytest.mark.slow
 def test_lif_surrogate_by_hand(x64):
     # v' = -65 + 100/10 = -55, theta = -52: arctan'(-3) = (1/pi) / (1 + (0.1 pi 3)^2),
     # times R dt / tau_m = 2 * 1 / 10.
@@ -206,6 +208,7 @@ def lif_reference(j, dt, tau_m, R=1.0, thr=-52.0, v_rest=-65.0, v_reset=-60.0, g
     return np.array(vs), np.array(ss), np.array(thetas)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["euler", "midpoint"])
 def test_lif_matches_numpy_recursion_with_batch_refractoriness_and_adaptation(x64, method):
     # dt 0.25 (refract 1.3 ms = 6 steps off), batch of 3 with different currents per sample
@@ -229,6 +232,7 @@ def test_lif_matches_numpy_recursion_with_batch_refractoriness_and_adaptation(x6
     assert rec["v"][:, :, 0].min() == -70.0 and np.all(rec["v"][-50:, :, 0] == -70.0)
 
 
+@pytest.mark.slow
 def test_lif_refractory_period_is_whole_steps_in_float32():
     # 0.1 ms steps add up to 1.9999999 or 2.0000002 in float32; a 2 ms refractory period
     # must still switch the drive off for exactly 20 steps after every spike.
@@ -272,6 +276,7 @@ def test_lif_fI_circuit_matches_the_analytic_curve():
         np.testing.assert_allclose(isi, T, atol=2 * dt + 0.01 * T, err_msg=str(cur))
 
 
+@pytest.mark.slow
 def test_lif_isi_converges_to_the_continuous_limit_as_dt_shrinks():
     # midpoint and Euler both approach the closed form; the error shrinks with dt
     I, errs = 20.0, []
@@ -288,6 +293,7 @@ def test_lif_isi_converges_to_the_continuous_limit_as_dt_shrinks():
 # ---------------------------------------------------------------------------------------------
 # LIFCell: single-spike modes, reset, persistence of the threshold
 
+@pytest.mark.slow
 def test_lif_one_spike_keeps_one_random_spike_per_row():
     B, n, T = 4, 6, 40
     c = fast("LIFCell", n_units=n, batch_size=B, tau_m=10.0, refract_time=0.0,
@@ -328,6 +334,7 @@ def test_keep_one_is_argmax_over_the_spiking_units():
     np.testing.assert_array_equal(jax.jit(keep_one)(s, score), expect)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,params,inputs,drive,record", [
     ("LIFCell", dict(tau_m=10.0, refract_time=2.0, theta_plus=0.5, one_spike=True), "j",
      60.0, ("v", "s", "s_raw", "thr_theta", "tols")),
@@ -374,6 +381,7 @@ schedule: [advance]
         ngcspec.load(text)
 
 
+@pytest.mark.slow
 def test_lif_reset_keeps_the_adaptive_threshold(x64):
     c = fast("LIFCell", n_units=2, batch_size=2, tau_m=10.0, theta_plus=0.5,
                dtype="float64")
@@ -414,6 +422,7 @@ run:
 """
 
 
+@pytest.mark.slow
 def test_lif_in_a_circuit_with_batches_and_a_partial_batch(tmp_path):
     # 5 samples in batches of 2: the partial last batch changes the batch size; thr_theta
     # is carried across resets, batches and epochs (as the batch mean when the size changes)
@@ -468,6 +477,7 @@ def test_if_cell_lower_clamp_and_refractory_period(x64):
 # ---------------------------------------------------------------------------------------------
 # Encoders (reference §5.4)
 
+@pytest.mark.slow
 def test_poisson_rate_and_tols():
     B, n, T, dt = 8, 50, 200, 1.0
     x = np.concatenate([np.ones((B, n // 2)), np.full((B, n // 2), 0.5)], axis=1)
@@ -483,6 +493,7 @@ def test_poisson_rate_and_tols():
     np.testing.assert_array_equal(rec["tols"][-1], last)
 
 
+@pytest.mark.slow
 def test_poisson_rate_scales_with_dt_and_target_freq():
     c = fast("PoissonCell", n_units=200, batch_size=4, target_freq=100.0, dt=2.0, seed=5)
     s = run_scan(c, {"inputs": np.ones((100, 4, 200))}, record=("outputs",))["outputs"]

@@ -133,6 +133,7 @@ def test_transmission_is_the_dense_product(x64):
     np.testing.assert_allclose(c.advance(inputs=x)["outputs"], x @ w * 2.0 + 0.1)
 
 
+@pytest.mark.slow
 def test_p_conn_mask_keeps_pruned_weights_at_zero():
     c = syn("TraceSTDPSynapse", None, shape=[40, 30], A_plus=1.0, A_minus=0.0, p_conn=0.5,
             seed=4, dtype="float32")
@@ -165,6 +166,7 @@ def ref_trace_stdp(w, pre, post, xpre, xpost, A_plus, A_minus, eta=1.0, mu=0.0, 
     return new, dw
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lag", [1.0, 5.0, 20.0])
 def test_trace_stdp_single_pairings_give_the_classic_window(x64, lag):
     tau, A_plus, A_minus, eta = 10.0, 0.01, 0.012, 2.0
@@ -188,6 +190,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_trace_stdp_matches_numpy_over_several_batched_evolves(x64, case):
     kw = CASES[case]
@@ -212,6 +215,7 @@ def test_trace_stdp_matches_numpy_over_several_batched_evolves(x64, case):
     assert w.min() >= 0 and w.max() <= kw.get("w_bound", 1.0)
 
 
+@pytest.mark.slow
 def test_trace_stdp_reset_clears_inputs_and_dweights_but_keeps_weights(x64):
     c = syn("TraceSTDPSynapse", [[0.5, 0.5]], A_plus=0.1, A_minus=0.1)
     st = c.evolve(preTrace=1.0, postSpike=[[1.0, 0.0]])
@@ -237,6 +241,7 @@ def ref_exp_stdp(w, pre, post, xpre, xpost, A_plus, A_minus, beta, eta=1.0, x_ta
     return np.clip(new, 0.01, w_bound - 0.01), dw
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tau_w", [0.0, 20.0])
 def test_exp_stdp_matches_the_seed_equation(x64, tau_w):
     rng = np.random.default_rng(3)
@@ -271,6 +276,7 @@ def test_exp_stdp_pairing_sign_and_magnitude(x64):
 # ---------------------------------------------------------------------------------------------
 # EventSTDPSynapse (reference §3.7)
 
+@pytest.mark.slow
 def test_event_stdp_verified_numbers(x64):
     # t = 5, pre tols = (4, 1), window 2, W = 0.5, lambda 0.01, A+- = 1: a post spike gives
     # dW = (1 - 1.01 * 0.5, -1.01 * 0.5) = (+0.495, -0.505) in its column
@@ -281,6 +287,7 @@ def test_event_stdp_verified_numbers(x64):
     np.testing.assert_allclose(st["weights"], [[0.5495, 0.5], [0.4495, 0.5]], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_event_stdp_window_edges_and_no_spike_yet(x64):
     # ages 0, 1, 2 with window 2: only ages 0 and 1 are recent; tols 0 (never) is not
     c = syn("EventSTDPSynapse", np.full((4, 1), 0.5), eta=1.0, A_minus=0.5, lmbda=0.0)
@@ -299,6 +306,7 @@ def test_event_stdp_window_edges_and_no_spike_yet(x64):
     np.testing.assert_allclose(st["weights"][:, 0], [1.0, 0.01])
 
 
+@pytest.mark.slow
 def test_event_stdp_batch_sums_per_sample_windows(x64):
     rng = np.random.default_rng(5)
     B, n_in, n_out, t = 4, 6, 3, 7.0
@@ -335,6 +343,7 @@ def test_bcm_verified_numbers_and_persistent_threshold(x64):
     assert float(np.abs(st["post_term"]).max()) == 0
 
 
+@pytest.mark.slow
 def test_bcm_soft_bound_decay_and_batch_mean(x64):
     rng = np.random.default_rng(9)
     B, n_in, n_out, dt = 3, 4, 2, 0.5
@@ -363,6 +372,7 @@ def spikes_and_traces(rng, B, n_in, n_out):
                 preTrace=rng.random((B, n_in)), postTrace=rng.random((B, n_out)))
 
 
+@pytest.mark.slow
 def test_mstdp_without_trace_modulates_this_calls_stdp(x64):
     rng = np.random.default_rng(1)
     w0 = rng.uniform(0.2, 0.8, (3, 2))
@@ -401,6 +411,7 @@ def test_mstdp_et_eligibility_recursion(x64):
     assert float(np.abs(st["eligibility"]).max()) == 0                 # reset clears E
 
 
+@pytest.mark.slow
 def test_mstdp_outmask_and_batch_mean_modulator(x64):
     rng = np.random.default_rng(4)
     B, n_in, n_out = 2, 3, 3

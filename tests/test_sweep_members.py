@@ -113,6 +113,7 @@ def _compare(text, params, seeds, acc_samples=None):
     return result
 
 
+@pytest.mark.slow
 def test_graded_members_equal_solo_runs():
     result = _compare(GRADED, {"W1.eta": [0.003, 0.03], "z1.prior.leak": [0.0, 0.05],
                                "dt": [0.5, 1.0]}, [7], acc_samples=100)
@@ -149,6 +150,7 @@ def _members(rng, m, shape, p=None):
     return (rng.random((m, *shape)) < p).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not native.available(), reason="native kernels unavailable")
 def test_vmapped_spike_rows_and_scatter_are_the_xla_twins_member_by_member(rng):
     import jax

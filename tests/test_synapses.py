@@ -158,6 +158,7 @@ def test_parameter_validation():
         HebbianParams(shape=[2, 2], prior=["cauchy", 0.1])
 
 
+@pytest.mark.slow
 def test_dense_p_conn_is_a_persistent_mask():
     """Upstream bug: p_conn landed in p_release_mean (stochastic release); here it is a mask."""
     syn = Single("DenseSynapse", shape=[40, 50], p_conn=0.3,
@@ -221,6 +222,7 @@ def test_compartment_shapes_and_roles():
 
 # --- HebbianSynapse: the update of reference section 3.2 ------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prior", [
     ("none", 0.0), ("constant", 0.3),
     ("l1", 0.2), ("lasso", 0.2), ("laplacian", 0.2),
@@ -248,6 +250,7 @@ def test_prior_hand_computed_1x1():
         np.testing.assert_allclose(syn["weights"], [[expected]], rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("w_bound", [0.0, 0.7, 1.0])
 @pytest.mark.parametrize("is_nonnegative", [False, True])
 def test_hebbian_soft_bound_and_clipping(w_bound, is_nonnegative):
@@ -349,6 +352,7 @@ def test_sgd_counts_steps_and_leaves_moments_alone():
     assert not np.any(arr(syn["opt_mW"])) and not np.any(arr(syn["opt_vW"]))
 
 
+@pytest.mark.slow
 def test_hebbian_p_conn_mask_survives_evolve_and_reset():
     """Upstream: HebbianSynapse applied the p_conn mask only at init, so learning regrew
     pruned weights. Here they stay zero."""
@@ -483,6 +487,7 @@ def test_evolve_is_one_program_for_any_eta_w_bound_sign_and_lambda():
 
 # --- contract with the rest of ngcspec ------------------------------------------------------
 
+@pytest.mark.slow
 def test_steps_never_write_their_inputs():
     """Upstream bug: compiled .set()/reset on wired compartments wrote into the sources.
     Here advance and evolve return only the synapse's own outputs and state."""

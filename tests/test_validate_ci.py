@@ -102,6 +102,7 @@ def _malformed() -> list[Path]:
     return sorted(MALFORMED.glob("*.yaml"))
 
 
+@pytest.mark.slow
 def test_every_kind_of_mistake_has_its_own_stable_code(malformed_json):
     from ngcspec.errors import CODES
 

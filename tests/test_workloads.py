@@ -49,6 +49,7 @@ def test_assignment_averages_per_class_so_class_size_does_not_win():
 # ---------------------------------------------------------------------------------------------
 # COBA
 
+@pytest.mark.slow
 def test_coba_is_sparse_and_runs_in_the_asynchronous_irregular_range():
     circuit = ngcspec.load(COBA)
     comps = circuit.resolved.components
@@ -75,6 +76,7 @@ def _digits_labels():
     return load_dataset("digits", "train")["label"], load_dataset("digits", "test")["label"]
 
 
+@pytest.mark.slow
 def test_reduced_diehl_cook_learns_something_quickly():
     text = DIEHL_COOK.read_text()
     text = (text.replace("shuffle: true}", "shuffle: true, limit: 300}")
@@ -89,6 +91,7 @@ def test_reduced_diehl_cook_learns_something_quickly():
     assert acc > 0.5 and soft > 0.5                                  # chance is 0.1
 
 
+@pytest.mark.slow
 def test_diehl_cook_digits_reaches_80_percent_on_the_held_out_digits():
     r = ngcspec.load(DIEHL_COOK).run()
     train, test = _digits_labels()
