@@ -3,5 +3,5 @@
 from ngcspec.components import graded, synapses  # noqa: F401
 from ngcspec.components import dynamic_synapses, patched  # noqa: F401
 from ngcspec.components import spiking, stdp  # noqa: F401
-from ngcspec.components import convolution, events  # noqa: F401
+from ngcspec.components import convolution, events, sparse_synapses  # noqa: F401
 from ngcspec.components import shaping  # noqa: F401
