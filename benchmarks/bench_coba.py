@@ -32,7 +32,13 @@ beside Brian2 standalone with the same N and p. Build = everything before the si
 starts: for ngcspec loading, drawing the network (``init_state``, first call, its compile
 included) and compiling the epoch; for Brian2 standalone its script's wall time minus the
 binary's run (code generation, C++ build, and the binary's synapse creation). Run = 1 s of
-biological time, warm, check off. ``--brian2 ''`` times ngcspec alone (e.g. N = 1,000,000).
+biological time, warm, check off (ngcspec's process CPU time is printed beside its wall
+time: on a shared machine the wall time also counts waiting for a core). ``--brian2 ''``
+times ngcspec alone (e.g. N = 1,000,000).
+
+``--cpus 1``: this process and Brian2's (which inherits it) run on the first core only, as
+``ngc run --cpus 1``: XLA then runs each elementwise step on one thread instead of splitting
+it over both cores, which on a loaded 2-core machine costs more than it gains.
 """
 
 from __future__ import annotations
@@ -80,7 +86,8 @@ def versions() -> dict:
     return {"python": platform.python_version(), "jax": jax.__version__,
             "numpy": np.__version__, "ngcspec": ngcspec.__version__,
             "backend": jax.default_backend(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "native_kernels": native.status()}
+            "cpus": os.cpu_count(), "cores_used": len(os.sched_getaffinity(0)),
+            "load_average": os.getloadavg(), "native_kernels": native.status()}
 
 
 class Ngcspec:
@@ -214,8 +221,9 @@ class Scaled:
     def call(self):
         import jax
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = jax.block_until_ready(self.fn(self.circuit.params, self.state, self.data, 0, 0))
+        self.cpu_s = time.process_time() - c
         return time.perf_counter() - t, out
 
 
@@ -225,9 +233,10 @@ def scaled(sizes, repeats: int, python: str) -> dict:
     out = {}
     for n in sizes:
         ours = Scaled(n)
-        runs, b_runs, b_builds, b_rates = [], [], [], []
+        runs, cpus, b_runs, b_builds, b_rates = [], [], [], [], []
         for _ in range(repeats):
             runs.append(ours.call()[0])
+            cpus.append(ours.cpu_s)
             r = brian2(python, "standalone", n) if use_brian else None
             if r:
                 b_runs.append(r["run_s"])
@@ -238,21 +247,26 @@ def scaled(sizes, repeats: int, python: str) -> dict:
         row = {"n": n, "synapses": ours.synapses, "load_s": ours.load_s,
                "construct_s": ours.construct_s, "compile_s": ours.first_s - run,
                "build_s": build, "run_s": run, "run_median_s": statistics.median(runs),
-               "rate_hz": ours.rate}
+               "run_cpu_s": min(cpus), "rate_hz": ours.rate}
         if b_runs:
             row.update(brian2_build_s=min(b_builds), brian2_run_s=min(b_runs),
+                       brian2_run_median_s=statistics.median(b_runs),
                        brian2_rate_hz=b_rates[-1], build_ratio=build / min(b_builds),
                        run_ratio=run / min(b_runs))
         out[n] = row
         print(json.dumps(row), flush=True)
         del ours
-    print(f"{'N':>9s} {'synapses':>10s} {'construct':>9s} {'build s':>8s} {'run s':>7s} "
-          f"{'Hz':>5s} | {'B2 build':>8s} {'B2 run':>7s} {'Hz':>5s} | build x  run x")
+    print(f"load average {os.getloadavg()[0]:.1f}; best of {repeats} (median)")
+    print(f"{'N':>9s} {'synapses':>10s} {'construct':>9s} {'build s':>8s} {'run s':>15s} "
+          f"{'cpu s':>6s} {'Hz':>5s} | {'B2 build':>8s} {'B2 run':>15s} {'Hz':>5s} | "
+          f"build x  run x")
     for n, r in out.items():
-        b = (f"{r['brian2_build_s']:8.2f} {r['brian2_run_s']:7.2f} {r['brian2_rate_hz']:5.1f} | "
-             f"{r['build_ratio']:7.2f} {r['run_ratio']:6.2f}") if "brian2_run_s" in r else "-"
+        b = (f"{r['brian2_build_s']:8.2f} {r['brian2_run_s']:7.3f} ({r['brian2_run_median_s']:5.3f}) "
+             f"{r['brian2_rate_hz']:5.1f} | {r['build_ratio']:7.2f} {r['run_ratio']:6.2f}"
+             ) if "brian2_run_s" in r else "-"
         print(f"{n:9d} {r['synapses']:10d} {r['construct_s']:9.2f} {r['build_s']:8.2f} "
-              f"{r['run_s']:7.2f} {r['rate_hz']:5.1f} | {b}")
+              f"{r['run_s']:7.3f} ({r['run_median_s']:5.3f}) {r['run_cpu_s']:6.3f} "
+              f"{r['rate_hz']:5.1f} | {b}")
     return out
 
 
@@ -263,7 +277,10 @@ def main(argv=None) -> int:
     ap.add_argument("--brian2", default="/work/venv-brian2/bin/python",
                     help="python of an environment with brian2 ('' to skip)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--cpus", type=int, help="run on the first N cores (Brian2 too)")
     args = ap.parse_args(argv)
+    if args.cpus:                           # before JAX starts its thread pool
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cpus])
     if args.scaled:
         rows = scaled([int(n) for n in args.scaled.split(",")], args.repeats, args.brian2)
         if args.json:
