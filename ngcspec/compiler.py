@@ -510,10 +510,6 @@ class PhaseProgram:
             rec = {k: jnp.concatenate([first[k], v]) for k, v in rec.items()}
         return carry._replace(state=_merge(const, carry.state)), rec
 
-    def written(self, params, state, stim) -> list[tuple[str, str]]:
-        """Compartments one step may change (see :meth:`step_plan`)."""
-        return self.step_plan(params, state, stim)[0]
-
     def step_plan(self, params, state, stim) -> tuple[list, frozenset]:
         """``(written, invariant)``: the compartments one step may change (what kinds
         return, stimuli and ties; wired inputs are views of their sources and are not
