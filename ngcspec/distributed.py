@@ -39,9 +39,17 @@ class Cluster:
         return self.process_id == 0
 
 
+_CLUSTER_PREFIXES = ("SLURM_", "OMPI_", "PMI_", "HYDRA_", "TPU_", "CLOUD_TPU", "MEGASCALE_")
+
+
 def cluster_in_environment() -> bool:
     """Whether a cluster manager (SLURM, Open MPI, ...) started this process as one of
-    several, in a way ``jax.distributed.initialize()`` can read by itself."""
+    several, in a way ``jax.distributed.initialize()`` can read by itself. JAX is imported
+    only when such a manager's variables are set (``ngc run`` validates before JAX loads)."""
+    import os
+
+    if not any(k.startswith(_CLUSTER_PREFIXES) for k in os.environ):
+        return False
     try:
         from jax._src import clusters
     except ImportError:
