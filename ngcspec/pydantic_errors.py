@@ -322,9 +322,14 @@ def _follow_union(ann, parts: tuple, i: int):
 
 
 def _tags(member) -> list:
-    if typing.get_origin(member) is not typing.Annotated:
-        return []
-    return [getattr(x, "tag", None) for x in typing.get_args(member)[1:]]
+    """A union member's tags: its ``Tag`` marks, or, for a field-discriminated union, the
+    values of its literal fields (pydantic puts e.g. ``gaussian`` of ``dist: gaussian`` in
+    the location)."""
+    if typing.get_origin(member) is typing.Annotated:
+        return [getattr(x, "tag", None) for x in typing.get_args(member)[1:]]
+    return [v for f in (_fields_of(member) or {}).values()
+            if typing.get_origin(f.annotation) is typing.Literal
+            for v in typing.get_args(f.annotation)]
 
 
 def _first(members, parts: tuple, i: int):

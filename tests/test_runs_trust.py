@@ -431,3 +431,9 @@ def test_cli_validate_and_run_refuse_what_used_to_pass(old, new, where, says, tm
         assert code == 1 and TRACEBACK not in text, text
         assert f"{path}{where}" in text and says in text, text
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_misspelt_field_of_a_distribution_is_matched_against_that_distribution(tmp_path):
+    text = HEBB.replace("eta: 0.1}", "eta: 0.1, weight_init: {dist: gaussian, sdt: 0.1}}")
+    (p,) = _problems(text, tmp_path)
+    assert p.path == "components.W.weight_init.sdt" and p.hint == "did you mean 'std'?"
