@@ -39,7 +39,8 @@ class Cluster:
         return self.process_id == 0
 
 
-_CLUSTER_PREFIXES = ("SLURM_", "OMPI_", "PMI_", "HYDRA_", "TPU_", "CLOUD_TPU", "MEGASCALE_")
+_CLUSTER_PREFIXES = ("SLURM_", "OMPI_", "PMI_", "HYDRA_", "CLOUD_TPU", "TPU_WORKER", "MEGASCALE_")
+# (not every TPU_ variable: importing jax sets TPU_SKIP_MDS_QUERY itself)
 
 
 def cluster_in_environment() -> bool:
