@@ -82,26 +82,49 @@ def run(
                                              "the run directory)"),
 ) -> None:
     """Compile and run a circuit; save results in a run directory."""
-    from ngcspec.cache import enable_compilation_cache
-    from ngcspec.circuit import Circuit
-    from ngcspec.compiler import Program
-    from ngcspec.memory import check_fits, estimate
-    from ngcspec.resolve import resolve_file
-    from ngcspec.resume import resume as resume_run, resume_weights_only
-    from ngcspec.rundir import load_run, prepare_output, write_run
+    _check_run_options(epochs, seed, weights_only, resume)
+    overrides = _parse_sets(sets)
+    if cpus is not None:
+        _pin_cpus(cpus)             # before JAX starts its CPU client and thread pool
+    from ngcspec.cli.devices import DeviceSetup
 
+    where = DeviceSetup(platform, devices, shard, coordinator, num_processes, process_id)
+    resolved, previous, placement, needed = _load_checked(where, file, overrides, out_dir,
+                                                          resume, epochs)
+    result = _execute(where, resolved, placement, needed, previous, weights_only,
+                      epochs, seed, check_finite, progress)
+    if not where.leader:
+        err.print(f"process {where.cluster.process_id}: done; process 0 writes the run directory")
+        return
+    from ngcspec.rundir import write_run
+
+    ran_on = where.describe(placement)
+    path = write_run(result, resolved, out_dir, extra={
+        "overrides": overrides, "resumed_from": str(resume) if resume else None,
+        "weights_only": weights_only, **ran_on})
+    _print_run_table(result, resolved, ran_on)
+    out.print(f"results: {path}")
+    from ngcspec.cli.plot import after_run
+
+    after_run(path, result, resolved, plot)
+
+
+def _check_run_options(epochs, seed, weights_only, resume) -> None:
     if epochs is not None and epochs < 1:
         raise UsageError("--epochs must be at least 1")
     if seed is not None and not 0 <= seed < 2**32:
         raise UsageError("--seed must be between 0 and 2^32 - 1")
     if weights_only and resume is None:
         raise UsageError("--resume-weights-only needs --resume RUN (the run to take weights from)")
-    overrides = _parse_sets(sets)
-    if cpus is not None:
-        _pin_cpus(cpus)             # before JAX starts its CPU client and thread pool
-    from ngcspec.cli.devices import DeviceSetup, title_suffix
 
-    where = DeviceSetup(platform, devices, shard, coordinator, num_processes, process_id)
+
+def _load_checked(where, file, overrides, out_dir, resume, epochs):
+    """Resolve the circuit and check, before compiling, that it can run and be saved:
+    ``--out`` is writable, the run to resume loads, and the memory estimate fits."""
+    from ngcspec.memory import check_fits, estimate
+    from ngcspec.resolve import resolve_file
+    from ngcspec.rundir import load_run, prepare_output
+
     with where.stage("while loading the circuit"):     # over several processes: failures reported by 0
         resolved = resolve_file(file, overrides=overrides)
         if where.leader:                            # a bad --out fails now, not after the run
@@ -114,6 +137,17 @@ def run(
             check_fits(needed, "this run")
         else:
             placement.check_memory(resolved, epochs)
+    return resolved, previous, placement, needed
+
+
+def _execute(where, resolved, placement, needed, previous, weights_only, epochs, seed,
+             check_finite, progress):
+    """Compile and run (or resume) the circuit; running out of memory is a located error."""
+    from ngcspec.cache import enable_compilation_cache
+    from ngcspec.circuit import Circuit
+    from ngcspec.compiler import Program
+    from ngcspec.resume import resume as resume_run, resume_weights_only
+
     enable_compilation_cache()
     circuit = Circuit(resolved, Program(resolved, check_finite=check_finite), placement=placement)
     progress = progress and where.leader
@@ -121,11 +155,10 @@ def run(
     with where.stage("while running"):    # a process that fails reports it to process 0
         try:
             if previous is None:
-                result = circuit.run(epochs=epochs, seed=seed, listener=listener)
-            elif weights_only:
-                result = resume_weights_only(circuit, previous, epochs, listener, seed)
-            else:
-                result = resume_run(circuit, previous, epochs, listener, seed)
+                return circuit.run(epochs=epochs, seed=seed, listener=listener)
+            if weights_only:
+                return resume_weights_only(circuit, previous, epochs, listener, seed)
+            return resume_run(circuit, previous, epochs, listener, seed)
         except Exception as exc:
             if not _out_of_memory(exc):
                 raise
@@ -136,13 +169,11 @@ def run(
         finally:
             if listener is not None:
                 listener.close()
-    if not where.leader:
-        err.print(f"process {where.cluster.process_id}: done; process 0 writes the run directory")
-        return
-    ran_on = where.describe(placement)
-    path = write_run(result, resolved, out_dir, extra={
-        "overrides": overrides, "resumed_from": str(resume) if resume else None,
-        "weights_only": weights_only, **ran_on})
+
+
+def _print_run_table(result, resolved, ran_on) -> None:
+    from ngcspec.cli.devices import title_suffix
+
     ran = result.epochs - result.start_epoch
     title = f"{resolved.spec.name}: {ran} epoch(s) in {result.timings['run_s']:.1f} s" + (
         f" (epochs {result.start_epoch + 1}-{result.epochs} of the run)" if result.start_epoch
@@ -156,10 +187,6 @@ def run(
             table.add_row(ph, k, f"{v:.4g}")
     out.print(table if table.row_count else title, markup=False)
     _print_small_finals(result, resolved)
-    out.print(f"results: {path}")
-    from ngcspec.cli.plot import after_run
-
-    after_run(path, result, resolved, plot)
 
 
 def _pin_cpus(n: int) -> None:

@@ -478,7 +478,9 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _read_csv(p: Path) -> tuple[list[str] | None, np.ndarray]:
+# Complexity over 10 on purpose: each branch is one located error for a kind of malformed table
+# (ragged row, text cell, empty file).
+def _read_csv(p: Path) -> tuple[list[str] | None, np.ndarray]:  # noqa: C901
     """(header or None, values (rows, columns) float64) of a comma-separated numeric table."""
     rows: list[list[str]] = []
     lines: list[int] = []

@@ -118,7 +118,9 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def load_yaml(text: str, file: str = "<string>") -> Source:
+# Complexity over 10 on purpose: the libyaml fast path, then one located message and hint per
+# kind of YAML syntax error the pure-Python parser reports.
+def load_yaml(text: str, file: str = "<string>") -> Source:  # noqa: C901
     """Parse ``text``; raise :class:`CircuitError` with located problems on failure.
 
     libyaml (``CSafeLoader``) composes well-formed files about six times faster than the
@@ -303,7 +305,9 @@ class _Builder:
                 self.src.file, 1, 1, "", "keep large arrays in .npy/.npz files; avoid nested aliases"))
             return None
 
-    def _build(self, node: yaml.Node, path: Path, depth: int) -> Any:
+    # Complexity over 10 on purpose: one branch per YAML node type and tag, the heart of the
+    # located loader.
+    def _build(self, node: yaml.Node, path: Path, depth: int) -> Any:  # noqa: C901
         self.count += 1
         if self.count > MAX_VALUES:
             raise _TooBig

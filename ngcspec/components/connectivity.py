@@ -193,7 +193,9 @@ def _compiled(fn, *static):
     return jax.jit(fn, static_argnums=static)
 
 
-def weight_entries(init, shape, key, rows, cols, dtype):
+# Complexity over 10 on purpose: one branch per initializer distribution, each the entry-wise twin
+# of initializers.draw.
+def weight_entries(init, shape, key, rows, cols, dtype):  # noqa: C901
     """``initializers.draw(init, shape, key, dtype)[rows, cols]`` for a 2-D ``shape``,
     computed for those entries only (``rows`` and ``cols`` broadcast together)."""
     import jax
