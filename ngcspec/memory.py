@@ -21,10 +21,14 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
+from ngcspec.components import optimizers
+
 # Working arrays per weight element while a plastic synapse evolves, besides the weights
-# themselves: the update (and its clipped/decayed versions XLA keeps) and the optimiser's
-# temporaries. Measured on dense Hebbian synapses (benchmarks/bench_memory.py).
-_EVOLVE_TEMPS = {"sgd": 3.0, "adam": 4.0}
+# themselves: the update and the clipped/decayed versions XLA keeps (3), plus half an array per
+# field of optimiser state kept per weight (adam's two moments: 4 in all). Measured on dense
+# Hebbian synapses (benchmarks/bench_memory.py).
+_EVOLVE_TEMPS = 3.0
+_EVOLVE_TEMPS_PER_OPTIMISER_FIELD = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,8 @@ def estimate_parts(components, phases, dtype: str, *, batch_size: int | None = N
         if rc.kind.plastic:
             weights = max((math.prod(int(d) for d in rc.shapes[cn]) for cn, c in
                            rc.kind.compartments.items() if c.role == "weight"), default=0)
-            factor = _EVOLVE_TEMPS["adam" if _optimiser(rc.params) == "adam" else "sgd"]
+            factor = _EVOLVE_TEMPS + _EVOLVE_TEMPS_PER_OPTIMISER_FIELD * len(
+                optimizers.per_parameter_fields(_optimiser(rc.params)))
             items[f"evolve temporaries of {name}"] = int(weights * itemsize * factor) * members
     items["epoch copy of the state"] = state
     for pname, ph in phases.items():

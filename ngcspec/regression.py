@@ -92,6 +92,8 @@ from typing import Any
 
 import numpy as np
 
+from ngcspec.components import optimizers
+
 __all__ = ["Iterative_Lasso", "Iterative_Ridge", "Iterative_ElasticNet", "ConvergenceWarning",
            "circuit_yaml", "soft_threshold"]
 
@@ -273,8 +275,8 @@ class _IterativeRegression:
                  threshold: float | None = None, epochs: int = 100, *,
                  fit_intercept: bool = False, proximal: bool = False, warm_start: bool = True,
                  dtype: str = "float32", tol: float = 1e-3, check_finite: bool = True):
-        if optim_type not in ("sgd", "adam"):
-            raise ValueError(f"optim_type {optim_type!r}: use 'sgd' or 'adam'")
+        if optim_type not in optimizers.NAMES:
+            raise ValueError(f"optim_type {optim_type!r}: use one of {', '.join(optimizers.NAMES)}")
         if proximal and optim_type != "sgd":
             raise ValueError("proximal=True needs optim_type='sgd' (a soft threshold of "
                              "lr * lmbda after a plain gradient step is ISTA; after an Adam "

@@ -112,7 +112,8 @@ def get(name: str) -> Optimizer:
 # The state as compartments of a synapse
 
 
-def _per_parameter_fields(name: str) -> tuple[str, ...]:
+def per_parameter_fields(name: str) -> tuple[str, ...]:
+    """The fields of optimizer ``name``'s state kept once per parameter (adam: mu, nu)."""
     return tuple(f for f in _STATES[name]._fields if f != "count")
 
 
@@ -124,11 +125,11 @@ def compartments(params: dict[str, tuple[str, str]]) -> dict[str, Compartment]:
     declared; those the chosen optimizer lacks stay zero."""
     out = {"opt_count": State("", "optimizer steps taken", reset=None, batched=False,
                               integer=True)}
-    fields = dict.fromkeys(f for n in NAMES for f in _per_parameter_fields(n))
+    fields = dict.fromkeys(f for n in NAMES for f in per_parameter_fields(n))
     for suffix, (shape, what) in params.items():
         for field in fields:
             letter, meaning = _FIELDS[field]
-            users = [n for n in NAMES if field in _per_parameter_fields(n)]
+            users = [n for n in NAMES if field in per_parameter_fields(n)]
             others = [n for n in NAMES if n not in users]
             doc = f"{'/'.join(users)} {meaning} of {what}" + (
                 f" (unused by {'/'.join(others)})" if others else "")
@@ -145,13 +146,13 @@ def initial_state(shapes: dict[str, tuple[int, ...]], dtype) -> dict:
 
 def per_parameter(name: str, suffix: str) -> list[str]:
     """The compartments optimizer ``name`` keeps for the parameter ``suffix``."""
-    return [f"opt_{_FIELDS[f][0]}{suffix}" for f in _per_parameter_fields(name)]
+    return [f"opt_{_FIELDS[f][0]}{suffix}" for f in per_parameter_fields(name)]
 
 
 def read_state(name: str, s: dict, suffixes: tuple[str, ...]):
     """Optimizer ``name``'s state over the parameters ``suffixes``, from the compartments."""
     fields = {f: tuple(s[f"opt_{_FIELDS[f][0]}{x}"] for x in suffixes)
-              for f in _per_parameter_fields(name)}
+              for f in per_parameter_fields(name)}
     return _STATES[name](count=s["opt_count"], **fields)
 
 
