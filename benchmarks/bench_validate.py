@@ -4,7 +4,9 @@ Each measurement is a fresh ``python`` process running ``ngc validate`` (the com
 entry point, ``ngcspec.cli.app.main``), timed from outside: wall time, and CPU time (user +
 system, from ``getrusage``), which a busy shared machine inflates less than the wall time.
 Runs of all commands are interleaved so that machine noise hits each alike; medians and
-minima are reported, next to a bare ``python -c pass``.
+minima are reported, next to a bare ``python -c pass`` and the *dependencies alone* (importing
+typer, rich, PyYAML and numpy and building one pydantic model: the floor under any
+``ngc validate`` built on them).
 
 The inputs are the tree's own ``circuits/pc_digits_classifier.yaml`` (a shipped data set,
 64-128-10 predictive coding), 100 copies of it in one folder, and one generated file of 100
@@ -109,8 +111,20 @@ def run_once(cmd: list[str], env: dict) -> tuple[float, float, int]:
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), proc.returncode
 
 
+# The floor under any ``ngc validate``: importing the core dependencies it needs (the CLI's
+# typer and rich, PyYAML, numpy for arrays and data) and building one pydantic model.
+FLOOR = """\
+import typer, rich.console, yaml, numpy
+from pydantic import BaseModel
+class Entry(BaseModel):
+    x: int = 1
+Entry(x=2)
+"""
+
+
 def commands(trees: list[Path], work: Path) -> dict[str, list[str]]:
-    cmds = {"python -c pass": [sys.executable, "-c", "pass"]}
+    cmds = {"python -c pass": [sys.executable, "-c", "pass"],
+            "dependencies alone": [sys.executable, "-c", FLOOR]}
     chain = work / "chain100.yaml"
     chain.write_text(circuit_yaml())
     for tree in trees:

@@ -9,6 +9,7 @@ traceback with ``NGCSPEC_DEBUG=1``), so no input ever makes ``ngc`` dump a trace
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -148,6 +149,7 @@ def _execute(where, resolved, placement, needed, previous, weights_only, epochs,
     from ngcspec.compiler import Program
     from ngcspec.resume import resume as resume_run, resume_weights_only
 
+    resume_collection()
     enable_compilation_cache()
     circuit = Circuit(resolved, Program(resolved, check_finite=check_finite), placement=placement)
     progress = progress and where.leader
@@ -387,6 +389,28 @@ def _register_subcommands() -> None:
 def main() -> None:
     """Entry point of ``ngc``: exit 0 (success), 1 (a user error, printed without a
     traceback), 2 (bad command-line usage), 3 (a bug in ngcspec), 130 (interrupted)."""
+    # Start-up builds about a hundred pydantic models and their schemas, which the cyclic
+    # collector would walk again each time a generation fills: off until a command starts
+    # long work (resume_collection), 8-9% of a whole `ngc validate` (BENCHMARKS.md 2).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _dispatch()
+    finally:
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+
+
+def resume_collection() -> None:
+    """Collect cyclic garbage again, from here on (compiling and running make plenty); what
+    start-up built is frozen first, so the collector never walks it again."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _dispatch() -> None:
     try:
         rc = app(standalone_mode=False)
     except NgcspecError as exc:

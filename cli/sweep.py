@@ -92,7 +92,7 @@ def sweep(
 
     The table lists the combinations sorted by the report metric, mean ± std over seeds."""
     from ngcspec.cache import enable_compilation_cache
-    from ngcspec.cli.app import _parse_sets
+    from ngcspec.cli.app import _parse_sets, resume_collection
     from ngcspec.resolve import resolve_file
     from ngcspec.sweep import run_study, with_sweep
     from ngcspec.sweepdir import write_sweep
@@ -116,6 +116,7 @@ def sweep(
                           seeds=parse_seeds(seeds) if seeds is not None else None,
                           combine=parse_combine(combine) if combine is not None else None,
                           report=rep)
+    resume_collection()
     enable_compilation_cache()
     listener = _SweepProgress(err) if progress and sys.stderr.isatty() else \
         _SweepLog(err) if progress else None

@@ -183,7 +183,10 @@ def check(target: str | Path, deep: bool = False, stdin_name: str = "<stdin>") -
         else:
             resolved = resolve_mod.resolve_file(Path(target))
         if deep:
+            from ngcspec.cli.app import resume_collection
             from ngcspec.deepcheck import deep_check
+
+            resume_collection()         # tracing makes cyclic garbage
 
             found, notes = deep_check(resolved, src)
             problems += found

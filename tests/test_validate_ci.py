@@ -55,6 +55,30 @@ def _main(args: list[str], capsys, monkeypatch, stdin: str | None = None) -> tup
     return exc.value.code, out.out, out.err
 
 
+def test_start_up_runs_without_the_cyclic_collector_and_restores_it(capsys, monkeypatch):
+    """ngc keeps the cyclic collector off while it starts and validates, and leaves the
+    interpreter as it found it (tests and notebooks call main in-process)."""
+    import gc
+
+    from ngcspec.cli import app as cli_app
+
+    seen = []
+    real_check = sys.modules["ngcspec.cli.validate"].check
+    monkeypatch.setattr(sys.modules["ngcspec.cli.validate"], "check",
+                        lambda *a, **k: (seen.append(gc.isenabled()), real_check(*a, **k))[1])
+    assert gc.isenabled()
+    code, _, _ = _main(["validate", str(CIRCUITS / "lif_fI.yaml")], capsys, monkeypatch)
+    assert code == 0 and seen == [False]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        cli_app.resume_collection()         # long work turns it back on, start-up frozen
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
 # ---------------------------------------------------------------------------------------------
 # stable codes
 
