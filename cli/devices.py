@@ -16,7 +16,8 @@ from typing import Any
 class DeviceSetup:
     def __init__(self, platform: str | None = None, devices: str | None = None,
                  shard: str | None = None, coordinator: str | None = None,
-                 num_processes: int | None = None, process_id: int | None = None):
+                 num_processes: int | None = None, process_id: int | None = None,
+                 members_over_cores: bool = False):
         from ngcspec import distributed
         from ngcspec.sharding import MODES, DeviceError
 
@@ -35,7 +36,11 @@ class DeviceSetup:
             self.meeting = distributed.Meeting(self.cluster)
             if self.devices is None:
                 self.devices = "all"
-
+        # A sweep left to the defaults on a CPU runs its members side by side, one CPU
+        # device per core: XLA:CPU runs a member's small products on one core, so one
+        # device leaves the others idle (BENCHMARKS.md 7).
+        self.cores = (cpu_devices_per_core() if members_over_cores and self.cluster is None
+                      and platform != "gpu" and devices is None and shard is None else 0)
     @property
     def leader(self) -> bool:
         return self.cluster is None or self.cluster.leader
@@ -44,10 +49,27 @@ class DeviceSetup:
         """The placement asked for, or None (one default device, the plain path)."""
         from ngcspec.sharding import placement_for
 
+        if self.cores > 1 and sweep:
+            return self._members_over_cores(resolved)
         if self.platform is None and self.devices is None and self.shard is None:
             return None
         return placement_for(resolved, self.devices if self.devices is not None else None,
                              self.shard, self.platform, sweep=sweep)
+
+    def _members_over_cores(self, resolved):
+        from ngcspec.lazy import jax
+        from ngcspec.sharding import placement_for
+        from ngcspec.spec import OptunaCombine
+        from ngcspec.sweep import sweep_members
+
+        if resolved.spec.sweep is not None and isinstance(resolved.spec.sweep.combine,
+                                                          OptunaCombine):
+            return None                  # an adaptive search asks for a batch at a time
+        found = jax.devices()
+        members = len(sweep_members(resolved))
+        if found[0].platform != "cpu" or len(found) < 2 or members < 2:
+            return None                  # an accelerator, or nothing to run side by side
+        return placement_for(resolved, found[:min(len(found), members)], "members", sweep=True)
 
     def describe(self, placement) -> dict[str, Any]:
         """Platform, devices, mode and processes for summary.json."""
@@ -92,6 +114,22 @@ def title_suffix(info: dict) -> str:
     if info.get("process_count", 1) > 1:
         where += f", {info['process_count']} processes"
     return where + ")"
+
+
+def cpu_devices_per_core() -> int:
+    """Before JAX starts: ask for one CPU device per core this process may use (unless
+    XLA_FLAGS already sets a count, or a backend has started); returns that count, or 0."""
+    import os
+    import sys
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags or "jax" in sys.modules:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not cores or cores < 2:
+        return 0
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
+    return cores
 
 
 def _only_cpu() -> None:

@@ -104,7 +104,8 @@ def sweep(
     overrides = _parse_sets(sets)
     from ngcspec.cli.devices import DeviceSetup
 
-    where = DeviceSetup(platform, devices, shard)       # before JAX starts a backend
+    where = DeviceSetup(platform, devices, shard,      # before JAX starts a backend
+                        members_over_cores=True)
     if any(k == "sweep" or k.startswith("sweep.") for k in overrides):
         raise UsageError("give the sweep with --param, --seeds and --combine, not --set")
     resolved = resolve_file(file, overrides=overrides)
@@ -127,9 +128,9 @@ def sweep(
     finally:
         if listener is not None:
             listener.close()
-    path = write_sweep(result, resolved, out_dir, extra={"overrides": overrides,
-                                                         **where.describe(placement)})
-    show_table(result, rows)
+    ran_on = where.describe(placement)
+    path = write_sweep(result, resolved, out_dir, extra={"overrides": overrides, **ran_on})
+    show_table(result, rows, ran_on)
     out.print(f"results: {path}")
 
 
@@ -152,7 +153,8 @@ def describe_plan(groups, n_members: int, structural: list[str]) -> list[str]:
 _SHOWN_METRICS = 3     # metric columns in the terminal table; members.csv holds them all
 
 
-def show_table(result, limit: int) -> None:
+def show_table(result, limit: int, ran_on: dict | None = None) -> None:
+    from ngcspec.cli.devices import title_suffix
     from ngcspec.sweepdir import combination_table
 
     names = [p.name for p in result.params]
@@ -160,7 +162,7 @@ def show_table(result, limit: int) -> None:
     seeds = {len(e["seeds"]) for e in entries}
     many = max(seeds or {1}) > 1
     title = f"{result.name}: {len(result.members)} member(s), {result.epochs} epoch(s), " \
-            f"{result.timings.get('sweep_s', 0):.1f} s"
+            f"{result.timings.get('sweep_s', 0):.1f} s" + (title_suffix(ran_on) if ran_on else "")
     table = Table(title=title)
     for n in names:
         table.add_column(n, justify="right")

@@ -275,3 +275,61 @@ def test_optuna_search_runs_batches_of_vmapped_trials():
     circuit = ngcspec.load(CIRCUIT)
     solo = circuit.with_params(**{"W1.eta": etas[2]}).run(epochs=1, seed=0)
     assert result.final_metrics(2)["train.acc"] == solo.metrics["train"][-1]["acc"]
+
+
+# ---------------------------------------------------------------------------------------------
+# members side by side on a CPU's cores
+
+
+def test_one_cpu_device_per_core_is_asked_for_only_before_jax_and_when_unset(monkeypatch):
+    import os
+
+    from ngcspec.cli.devices import cpu_devices_per_core
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setitem(sys.modules, "jax", sys.modules.get("jax", object()))
+    assert cpu_devices_per_core() == 0                  # JAX may have started a backend
+    monkeypatch.delitem(sys.modules, "jax")
+    assert cpu_devices_per_core() == 3
+    assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=3"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false "
+                                    "--xla_force_host_platform_device_count=1")
+    assert cpu_devices_per_core() == 0                  # the user's count stands
+    assert os.environ["XLA_FLAGS"].endswith("device_count=1")
+    monkeypatch.delenv("XLA_FLAGS")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert cpu_devices_per_core() == 0 and "XLA_FLAGS" not in os.environ
+
+
+@pytest.mark.slow
+def test_ngc_sweep_spreads_members_over_cores_with_the_numbers_of_one_device(tmp_path):
+    import csv
+    import os
+    import subprocess
+
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("needs two cores")
+    f = tmp_path / "c.yaml"
+    f.write_text(CIRCUIT)
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+
+    def sweep(out, *extra):
+        subprocess.run([sys.executable, "-c", "from ngcspec.cli.app import main; main()",
+                        "sweep", str(f), "--out", str(out), "--no-progress", "--seeds", "0,1",
+                        "--param", "W1.eta=0.001,0.01", *extra], check=True, env=env,
+                       capture_output=True, text=True)
+        (run,) = (out / "sweep-test").iterdir()
+        with open(run / "members.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        return json.loads((run / "summary.json").read_text()), rows
+
+    spread, rows = sweep(tmp_path / "a")
+    single, rows1 = sweep(tmp_path / "b", "--devices", "1")
+    assert spread["shard"] == "members" and len(spread["devices"]) == min(cores, 4)
+    assert len(single["devices"]) == 1
+    assert [(r["W1.eta"], r["seed"]) for r in rows] == [(r["W1.eta"], r["seed"]) for r in rows1]
+    for r, r1 in zip(rows, rows1):
+        for k in ("train.acc", "train.energy"):
+            assert math.isclose(float(r[k]), float(r1[k]), rel_tol=1e-6, abs_tol=1e-7), (k, r, r1)
