@@ -6,7 +6,7 @@ compilation included, the persistent compilation cache off in every variant):
   (c) one ``ngc run --set ... --seed ...`` process per member (a sample timed, extrapolated).
 
     python benchmarks/bench_sweep.py                 # PC classifier (64) and Diehl & Cook (8)
-    python benchmarks/bench_sweep.py --only pc --sample 4
+    python benchmarks/bench_sweep.py --only pc --sample 4 --repeats 5   # (a), (b) 5 times
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,7 @@ def _members(study):
             for values in itertools.product(*study["params"].values()) for seed in study["seeds"]]
 
 
-def bench(name: str, sample: int) -> dict:
+def bench(name: str, sample: int, repeats: int = 1) -> dict:
     study = STUDIES[name]
     members = _members(study)
     ngc = [sys.executable, "-c", "from ngcspec.cli.app import main; main()"]
@@ -73,9 +74,13 @@ def bench(name: str, sample: int) -> dict:
                            "--no-progress", "--seeds", ",".join(map(str, study["seeds"]))]
         for k, values in study["params"].items():
             sweep_cmd += ["--param", f"{k}={','.join(map(str, values))}"]
-        a = _wall(sweep_cmd)
-        b = _wall([sys.executable, "-c", SOLO.format(file=study["file"], epochs=study["epochs"],
-                                                     params=study["params"], seeds=study["seeds"])])
+        solo = [sys.executable, "-c", SOLO.format(file=study["file"], epochs=study["epochs"],
+                                                  params=study["params"], seeds=study["seeds"])]
+        a_runs, b_runs = [], []
+        for _ in range(repeats):            # interleaved, so machine noise hits both alike
+            a_runs.append(_wall(sweep_cmd))
+            b_runs.append(_wall(solo))
+        a, b = statistics.median(a_runs), statistics.median(b_runs)
         picked = members[:: max(1, len(members) // sample)][:sample]
         times = []
         for values, seed in picked:
@@ -86,13 +91,15 @@ def bench(name: str, sample: int) -> dict:
             times.append(_wall(cmd))
     c = sum(times) / len(times) * len(members)
     return {"study": name, "members": len(members), "a": a, "b": b, "c": c,
-            "c_sample": len(times)}
+            "c_sample": len(times), "b_over_a": sorted(y / x for x, y in zip(a_runs, b_runs))}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=sorted(STUDIES))
     ap.add_argument("--sample", type=int, default=4, help="ngc run processes timed for (c)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="interleaved runs of (a) and (b); medians are reported")
     args = ap.parse_args()
     import jax
 
@@ -102,10 +109,13 @@ def main() -> None:
           "(c) ngc run per member | (c)/(a) | (b)/(a) |")
     print("|---|---|---|---|---|---|---|")
     for name in ([args.only] if args.only else list(STUDIES)):
-        r = bench(name, args.sample)
+        r = bench(name, args.sample, args.repeats)
         print(f"| {name} | {r['members']} | {r['a']:.1f} s | {r['b']:.1f} s | {r['c']:.0f} s "
               f"({r['c_sample']} timed) | {r['c'] / r['a']:.1f}x | {r['b'] / r['a']:.2f}x |",
               flush=True)
+        if args.repeats > 1:
+            print(f"  (b)/(a) of each interleaved pair: "
+                  f"{', '.join(f'{q:.2f}' for q in r['b_over_a'])}", flush=True)
 
 
 if __name__ == "__main__":
