@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,9 +42,11 @@ def _summary(cwd: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _sweep_table(cwd: Path) -> list[dict]:
+def _sweep(cwd: Path) -> tuple[list[dict], dict]:
+    """Each member's final metrics, and the summary, of the newest sweep directory."""
     (path,) = sorted(cwd.glob("sweeps/*/*/members.json"), key=lambda p: p.stat().st_mtime)[-1:]
-    return json.loads(path.read_text())["members"]
+    members = [m["final"] for m in json.loads(path.read_text())["members"]]
+    return members, json.loads((path.parent / "summary.json").read_text())
 
 
 def pc(cwd: Path) -> dict:
@@ -54,10 +57,15 @@ def pc(cwd: Path) -> dict:
 
 
 def pc_seeds(cwd: Path) -> dict:
-    _run(["sweep", "circuits/pc_digits_classifier.yaml", "--seeds", "0-9", "--no-progress"], cwd)
-    acc = [m["test.accuracy"] for m in _sweep_table(cwd)]
+    wall, _ = _run(["sweep", "circuits/pc_digits_classifier.yaml", "--seeds", "0-9",
+                    "--no-progress"], cwd)
+    members, summary = _sweep(cwd)
+    acc = [m["test.accuracy"] for m in members]
     return {"command": "ngc sweep circuits/pc_digits_classifier.yaml --seeds 0-9",
-            "test accuracy min": min(acc), "max": max(acc)}
+            "test accuracy min": min(acc), "max": max(acc), "mean": statistics.mean(acc),
+            "std": statistics.stdev(acc), "wall s": round(wall, 1),
+            "sweep s (title)": round(summary["timings"]["sweep_s"], 1),
+            "devices": summary["devices"]}
 
 
 def dc(cwd: Path) -> dict:
@@ -68,11 +76,15 @@ def dc(cwd: Path) -> dict:
 
 
 def dc_seeds(cwd: Path) -> dict:
-    _run(["sweep", "circuits/diehl_cook_digits.yaml", "--seeds", "0-4", "--no-progress"], cwd)
-    rows = _sweep_table(cwd)
-    keys = [k for k in rows[0] if k.startswith("test.")]
+    wall, _ = _run(["sweep", "circuits/diehl_cook_digits.yaml", "--seeds", "0-4",
+                    "--no-progress"], cwd)
+    members, summary = _sweep(cwd)
+    keys = [k for k in members[0] if k.startswith("test.")]
     return {"command": "ngc sweep circuits/diehl_cook_digits.yaml --seeds 0-4",
-            **{k: [min(r[k] for r in rows), max(r[k] for r in rows)] for k in keys}}
+            **{k: {"min": min(m[k] for m in members), "max": max(m[k] for m in members),
+                   "mean": statistics.mean(m[k] for m in members),
+                   "std": statistics.stdev(m[k] for m in members)} for k in keys},
+            "wall s": round(wall, 1), "sweep s (title)": round(summary["timings"]["sweep_s"], 1)}
 
 
 def coba(cwd: Path) -> dict:
