@@ -800,6 +800,32 @@ def test_non_finite_weights_after_evolve_are_reported(blowup):
     assert re.search(r"step [12]\b", text), text
 
 
+def test_non_finite_weights_of_a_large_matrix_are_reported():
+    # 64 x 64 weights take the batch check's matrix-vector path: v = 64 after the first
+    # step, W = 1 + 6.4e21, then v = 4.1e23 and W overflows to inf at the second evolve
+    big = ngcspec.load(BLOWUP.replace("n_units: 2", "n_units: 64").replace("[2, 2]", "[64, 64]"))
+    with pytest.raises(ngcspec.RunError) as exc:
+        big.with_params(dt=1.0, **{"W.eta": 1e20}).run()
+    assert "W.weights" in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize("shape", [(3,), (5, 7), (64, 80), (4, 40, 30)])
+def test_the_batch_check_probe_is_zero_exactly_when_an_array_is_finite(shape):
+    import jax.numpy as jnp
+
+    from ngcspec.compiler import _nonfinite_probe
+
+    rng = np.random.default_rng(0)
+    v = (rng.uniform(-1, 1, size=shape) * 3e38).astype(np.float32)     # finite, near the top
+    assert np.all(np.isfinite(v))
+    assert float(_nonfinite_probe(jnp.asarray(v))) == 0.0
+    for bad in (np.nan, np.inf, -np.inf):
+        for flat in (0, v.size // 2, v.size - 1):
+            w = v.copy()
+            w.reshape(-1)[flat] = bad
+            assert np.isnan(float(_nonfinite_probe(jnp.asarray(w)))), (bad, flat)
+
+
 def test_check_finite_false_lets_it_run():
     r = ngcspec.load(BLOWUP, overrides={"run.check_finite": False}).run()
     z = r.records["run/y.z"][0, :, 0, 0]
