@@ -41,6 +41,7 @@ class DeviceSetup:
         # device leaves the others idle (BENCHMARKS.md 7).
         self.cores = (cpu_devices_per_core() if members_over_cores and self.cluster is None
                       and platform != "gpu" and devices is None and shard is None else 0)
+
     @property
     def leader(self) -> bool:
         return self.cluster is None or self.cluster.leader
