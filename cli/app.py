@@ -392,12 +392,13 @@ def main() -> None:
     # Start-up builds about a hundred pydantic models and their schemas, which the cyclic
     # collector would walk again each time a generation fills: off until a command starts
     # long work (resume_collection), 8-9% of a whole `ngc validate` (BENCHMARKS.md 2).
-    collecting = gc.isenabled()
+    collecting, frozen = gc.isenabled(), gc.get_freeze_count()
     gc.disable()
     try:
         _dispatch()
     finally:
-        gc.unfreeze()
+        if not frozen and gc.get_freeze_count():  # resume_collection froze; nothing was before
+            gc.unfreeze()
         if collecting:
             gc.enable()
 
