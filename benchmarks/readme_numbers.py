@@ -42,11 +42,21 @@ def _summary(cwd: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _sweep(cwd: Path) -> tuple[list[dict], dict]:
-    """Each member's final metrics, and the summary, of the newest sweep directory."""
+def _seed_study(cwd: Path, file: str, seeds: str) -> dict:
+    """``ngc sweep FILE --seeds SEEDS``: its command, wall time and own time, and each final
+    test metric over the members (min, max, mean, std as the sweep's table gives them)."""
+    wall, _ = _run(["sweep", file, "--seeds", seeds, "--no-progress"], cwd)
     (path,) = sorted(cwd.glob("sweeps/*/*/members.json"), key=lambda p: p.stat().st_mtime)[-1:]
     members = [m["final"] for m in json.loads(path.read_text())["members"]]
-    return members, json.loads((path.parent / "summary.json").read_text())
+    summary = json.loads((path.parent / "summary.json").read_text())
+    spread = {}
+    for k in (k for k in members[0] if k.startswith("test.")):
+        v = [m[k] for m in members]
+        spread[k] = {"min": min(v), "max": max(v), "mean": statistics.mean(v),
+                     "std": statistics.stdev(v)}
+    return {"command": f"ngc sweep {file} --seeds {seeds}", **spread, "wall s": round(wall, 1),
+            "sweep s (title)": round(summary["timings"]["sweep_s"], 1),
+            "devices": summary["devices"]}
 
 
 def pc(cwd: Path) -> dict:
@@ -57,15 +67,7 @@ def pc(cwd: Path) -> dict:
 
 
 def pc_seeds(cwd: Path) -> dict:
-    wall, _ = _run(["sweep", "circuits/pc_digits_classifier.yaml", "--seeds", "0-9",
-                    "--no-progress"], cwd)
-    members, summary = _sweep(cwd)
-    acc = [m["test.accuracy"] for m in members]
-    return {"command": "ngc sweep circuits/pc_digits_classifier.yaml --seeds 0-9",
-            "test accuracy min": min(acc), "max": max(acc), "mean": statistics.mean(acc),
-            "std": statistics.stdev(acc), "wall s": round(wall, 1),
-            "sweep s (title)": round(summary["timings"]["sweep_s"], 1),
-            "devices": summary["devices"]}
+    return _seed_study(cwd, "circuits/pc_digits_classifier.yaml", "0-9")
 
 
 def dc(cwd: Path) -> dict:
@@ -76,15 +78,7 @@ def dc(cwd: Path) -> dict:
 
 
 def dc_seeds(cwd: Path) -> dict:
-    wall, _ = _run(["sweep", "circuits/diehl_cook_digits.yaml", "--seeds", "0-4",
-                    "--no-progress"], cwd)
-    members, summary = _sweep(cwd)
-    keys = [k for k in members[0] if k.startswith("test.")]
-    return {"command": "ngc sweep circuits/diehl_cook_digits.yaml --seeds 0-4",
-            **{k: {"min": min(m[k] for m in members), "max": max(m[k] for m in members),
-                   "mean": statistics.mean(m[k] for m in members),
-                   "std": statistics.stdev(m[k] for m in members)} for k in keys},
-            "wall s": round(wall, 1), "sweep s (title)": round(summary["timings"]["sweep_s"], 1)}
+    return _seed_study(cwd, "circuits/diehl_cook_digits.yaml", "0-4")
 
 
 def coba(cwd: Path) -> dict:
